@@ -1,0 +1,75 @@
+"""peertube_async: an asyncio SDK for the PeerTube REST API.
+
+Every call goes through a rate-aware scheduler seeded with PeerTube's documented limits
+and corrected live from the server's headers; errors become typed exceptions.
+"""
+
+from ._client import DEFAULT_USER_AGENT, PeerTube, normalize_instance_url
+from ._errors import (
+    APIError,
+    BadRequest,
+    Conflict,
+    ConnectError,
+    ErrorCode,
+    Forbidden,
+    InvalidParam,
+    NotFound,
+    PayloadTooLarge,
+    PeerTubeError,
+    Problem,
+    RateLimited,
+    RequestTimeout,
+    ResponseDecodeError,
+    ServerError,
+    TransportError,
+    Unauthorized,
+    UnprocessableEntity,
+    UnsupportedMediaType,
+)
+from ._models import Account, Video, VideoChannel
+from ._pagination import Page, Paginator
+from ._pipeline import Backoff, encode_path
+from ._ratelimit import DEFAULT_LIMITS, BucketSnapshot, RateLimit
+from ._scheduler import Priority, Scheduler
+from ._types import NOT_GIVEN, NotGiven
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_USER_AGENT",
+    "NOT_GIVEN",
+    "APIError",
+    "Account",
+    "Backoff",
+    "BadRequest",
+    "BucketSnapshot",
+    "Conflict",
+    "ConnectError",
+    "ErrorCode",
+    "Forbidden",
+    "InvalidParam",
+    "NotFound",
+    "NotGiven",
+    "Page",
+    "Paginator",
+    "PayloadTooLarge",
+    "PeerTube",
+    "PeerTubeError",
+    "Priority",
+    "Problem",
+    "RateLimit",
+    "RateLimited",
+    "RequestTimeout",
+    "ResponseDecodeError",
+    "Scheduler",
+    "ServerError",
+    "TransportError",
+    "Unauthorized",
+    "UnprocessableEntity",
+    "UnsupportedMediaType",
+    "Video",
+    "VideoChannel",
+    "__version__",
+    "encode_path",
+    "normalize_instance_url",
+]

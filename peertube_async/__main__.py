@@ -1,0 +1,5 @@
+"""``python -m peertube_async``: the command line."""
+
+from .cli import main
+
+raise SystemExit(main())

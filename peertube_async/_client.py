@@ -1,0 +1,189 @@
+"""``PeerTube``: one instance's client, its resources and its settings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from ._convert import make_converter
+from ._pipeline import Backoff, Caller, CallOptions, Pipeline, origin_of
+from ._ratelimit import BucketSnapshot, Pacing, RateLimit
+from ._scheduler import Priority, Scheduler
+from ._transport import Transport
+from ._version import __version__
+from .resources import ConfigResource, VideosResource
+
+__all__ = ["DEFAULT_USER_AGENT", "PeerTube", "normalize_instance_url"]
+
+DEFAULT_USER_AGENT = f"peertube_async/{__version__}"
+
+_HOST_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:]+$")
+
+
+def normalize_instance_url(url: str | URL) -> URL:
+    """The origin of an instance from what a user may type: ``framatube.org``,
+    ``https://framatube.org/``, ``https://x/api/v1``, a video page... (https by default).
+
+    Raises :class:`ValueError` for anything that is not an http(s) host.
+    """
+    text = str(url).strip()
+    if not text:
+        raise ValueError("instance URL is empty")
+    if "://" not in text:
+        text = "https://" + text
+    try:
+        parsed = URL(text)
+        port = parsed.port
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"malformed instance URL {str(url)!r}: {exc}") from None
+    if parsed.scheme not in ("http", "https"):
+        raise ValueError(f"instance URL must be http or https, not {parsed.scheme!r}")
+    host = parsed.host
+    if not host or not _HOST_RE.match(host) or " " in text:
+        raise ValueError(f"malformed instance URL {str(url)!r}: no valid host")
+    if parsed.user or parsed.password:
+        raise ValueError("instance URL must not carry credentials; use login() or token=")
+    if port is None:
+        raise ValueError(f"malformed instance URL {str(url)!r}: bad port")
+    return parsed.origin()
+
+
+class PeerTube:
+    """An async client for one PeerTube instance.
+
+    Use it as ``async with PeerTube("framatube.org") as pt: ...``. Every call goes
+    through one pipeline: a rate-aware scheduler seeded with PeerTube's documented
+    limits (``rate_limits`` overrides them per class), retries, and typed errors.
+
+    ``session``: an ``aiohttp.ClientSession`` to use; it is never closed by the client.
+    ``pacing``: ``"burst"`` spends each window as fast as allowed, ``"smooth"`` spaces
+    calls evenly. ``max_wait``: longest local wait for budget before a call raises
+    :class:`RateLimited` without sending. ``rate_limiting=False`` switches local
+    limiting off (the server's answers are still honoured).
+    """
+
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        token: str | None = None,
+        timeout: float | None = 30.0,
+        user_agent: str | None = DEFAULT_USER_AGENT,
+        rate_limits: Mapping[str, RateLimit] | None = None,
+        rate_limiting: bool = True,
+        pacing: Pacing = "burst",
+        priority: int = Priority.NORMAL,
+        max_wait: float | None = None,
+        retries: int = 3,
+        rate_limit_retries: int = 3,
+        backoff: Backoff | None = None,
+        connection_limit: int = 100,
+        scheduler: Scheduler | None = None,
+    ) -> None:
+        self.url = normalize_instance_url(url)
+        if pacing not in ("burst", "smooth"):
+            raise ValueError("pacing must be 'burst' or 'smooth'")
+        if retries < 0 or rate_limit_retries < 0:
+            raise ValueError("retries must be >= 0")
+        if max_wait is not None and max_wait < 0:
+            raise ValueError("max_wait must be >= 0")
+        if scheduler is None:
+            scheduler = Scheduler(rate_limits, pacing=pacing, enabled=rate_limiting)
+        transport = Transport(
+            session, timeout=timeout, user_agent=user_agent, connection_limit=connection_limit
+        )
+        pipeline = Pipeline(
+            self.url,
+            transport,
+            scheduler,
+            retries=retries,
+            rate_limit_retries=rate_limit_retries,
+            backoff=backoff,
+            token=token,
+        )
+        options = CallOptions(priority=priority, max_wait=max_wait)
+        self._bind(Caller(pipeline, make_converter(), options))
+
+    def _bind(self, caller: Caller) -> None:
+        self._caller = caller
+        self.videos = VideosResource(caller)
+        self.config = ConfigResource(caller)
+
+    def __repr__(self) -> str:
+        opts = self._caller.options
+        return f"<PeerTube {self.url} priority={opts.priority} max_wait={opts.max_wait}>"
+
+    def with_options(
+        self,
+        *,
+        priority: int | None = None,
+        max_wait: float | None = None,
+        timeout: float | None = None,
+    ) -> PeerTube:
+        """A view sharing this client's session, token and buckets, with other call
+        options (e.g. ``priority=Priority.INTERACTIVE`` to go ahead of bulk work)."""
+        changes: dict[str, Any] = {}
+        if priority is not None:
+            changes["priority"] = priority
+        if max_wait is not None:
+            changes["max_wait"] = max_wait
+        if timeout is not None:
+            changes["timeout"] = timeout
+        view = object.__new__(PeerTube)
+        view.url = self.url
+        view._bind(self._caller.evolve(**changes))
+        return view
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def __aenter__(self) -> PeerTube:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session if the client created it."""
+        await self._caller.pipeline.transport.close()
+
+    # -- raw access -----------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Any call through the full pipeline; returns the decoded JSON (``None`` when
+        the answer is empty). ``path`` is an instance path (``/api/v1/...``, or relative
+        to ``/api/v1/``) whose values are already encoded: build it with
+        :func:`peertube_async.encode_path` from untrusted values."""
+        return await self._caller.json(
+            method, path, params=params, json=json, data=data, headers=headers
+        )
+
+    @property
+    def rate_limits(self) -> dict[str, BucketSnapshot]:
+        """A snapshot of this instance's buckets, keyed by limiter class."""
+        pipeline = self._caller.pipeline
+        return pipeline.scheduler.snapshot([origin_of(self.url)])
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The scheduler (shareable between clients through ``scheduler=``)."""
+        return self._caller.pipeline.scheduler

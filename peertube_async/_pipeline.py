@@ -1,0 +1,386 @@
+"""One request's way: auth → schedule → send → correct buckets → classify → retry → decode.
+
+Retry rules, in one place:
+
+* a 429 (PeerTube's limiter or a proxy) was not processed, so any method is sent again,
+  after ``Retry-After``, at most ``rate_limit_retries`` times; then :class:`RateLimited`;
+* a connection that never opened (:class:`ConnectError`) sent nothing: any method is
+  retried with backoff;
+* a timeout, a dropped connection, or a 502/503/504 may hide a processed request: only
+  idempotent methods are retried (jittered exponential backoff, at most ``retries``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json as jsonlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+from yarl import URL
+
+from ._errors import (
+    ConnectError,
+    RateLimited,
+    ResponseDecodeError,
+    TransportError,
+    error_from_response,
+)
+from ._ratelimit import RateLimitHeaders
+from ._routes import limiter_classes
+from ._scheduler import Priority, Scheduler
+from ._transport import RawResponse, Transport
+
+__all__ = [
+    "Backoff",
+    "CallOptions",
+    "Caller",
+    "Pipeline",
+    "build_query",
+    "decode_json",
+    "encode_path",
+    "origin_of",
+]
+
+logger = logging.getLogger("peertube_async")
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+Params = Mapping[str, Any]
+
+
+def origin_of(url: URL) -> str:
+    """``scheme://host:port`` of ``url``, the key of its rate-limit buckets."""
+    return str(url.origin())
+
+
+_DOT_SEGMENTS = {".": "%2E", "..": "%2E%2E"}
+
+
+def encode_path(template: str, *values: object) -> str:
+    """Fill ``{...}`` placeholders of ``template`` in order, each value percent-encoded
+    as one path segment: ``/``, ``?``, ``#`` and dot segments cannot escape it."""
+    parts = template.split("{")
+    out = [parts[0]]
+    if len(parts) - 1 != len(values):
+        raise ValueError(f"{template!r} takes {len(parts) - 1} path values, got {len(values)}")
+    for part, value in zip(parts[1:], values, strict=True):
+        _, _, rest = part.partition("}")
+        text = str(value)
+        if not text:
+            raise ValueError(f"empty path value for {template!r}")
+        seg = _DOT_SEGMENTS.get(text) or quote(text, safe="")
+        out.append(seg + rest)
+    return "".join(out)
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if hasattr(value, "value") and not isinstance(value, (str, int, float)):
+        return str(value.value)
+    return str(value)
+
+
+def build_query(params: Params | None) -> list[tuple[str, str]]:
+    """Query pairs from ``params``: ``None`` dropped, booleans as ``true``/``false``,
+    sequences repeated."""
+    pairs: list[tuple[str, str]] = []
+    if not params:
+        return pairs
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple, set, frozenset)):
+            pairs.extend((key, _query_value(v)) for v in value)
+        else:
+            pairs.append((key, _query_value(value)))
+    return pairs
+
+
+@attrs.frozen
+class Backoff:
+    """Jittered exponential backoff: ``min(cap, base * 2**n)`` scaled by [0.5, 1)."""
+
+    base: float = 0.5
+    cap: float = 8.0
+
+    def delay(self, attempt: int, rnd: Callable[[], float] = random.random) -> float:
+        """Seconds to wait before retry number ``attempt`` (0-based)."""
+        return float(min(self.cap, self.base * (2**attempt)) * (0.5 + rnd() / 2))
+
+
+class Pipeline:
+    """Sends calls for one client: shared by every view of it."""
+
+    def __init__(
+        self,
+        base: URL,
+        transport: Transport,
+        scheduler: Scheduler,
+        *,
+        retries: int = 3,
+        rate_limit_retries: int = 3,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        token: str | None = None,
+    ) -> None:
+        self.base = base
+        self.origin = origin_of(base)
+        self.transport = transport
+        self.scheduler = scheduler
+        self.retries = retries
+        self.rate_limit_retries = rate_limit_retries
+        self.backoff = backoff or Backoff()
+        self._sleep = sleep
+        self._token = token
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.origin})"
+
+    @property
+    def has_token(self) -> bool:
+        """Whether calls to the instance carry a bearer token."""
+        return self._token is not None
+
+    def set_token(self, token: str | None) -> None:
+        """Use ``token`` (or none) for the following calls."""
+        self._token = token
+
+    def url_for(self, path: str) -> URL:
+        """An absolute URL for an instance path (already encoded) or absolute URL."""
+        if path.startswith(("http://", "https://")):
+            return URL(path, encoded=True)
+        if not path.startswith("/"):
+            path = "/api/v1/" + path
+        return self.base.join(URL(path, encoded=True))
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        priority: int = Priority.NORMAL,
+        max_wait: float | None = None,
+        timeout: float | None = None,
+    ) -> RawResponse:
+        """Send through the whole pipeline; returns the 2xx/3xx answer or raises."""
+        method = method.upper()
+        url = self.url_for(path)
+        query = build_query(params)
+        if query:
+            url = url.extend_query(query)
+        origin = origin_of(url)
+        names = limiter_classes(method, url.path)
+        send_headers = dict(headers or {})
+        if self._token is not None and origin == self.origin:
+            # The bearer token goes to the instance's own origin only.
+            send_headers["Authorization"] = f"Bearer {self._token}"
+        body: Any = data
+        if json is not None:
+            body = jsonlib.dumps(json, separators=(",", ":")).encode()
+            send_headers.setdefault("Content-Type", "application/json")
+        shown = url.raw_path_qs
+
+        limited = 0
+        failures = 0
+        while True:
+            ticket = await self.scheduler.acquire(
+                origin, names, priority=priority, max_wait=max_wait
+            )
+            try:
+                started = time.perf_counter()
+                resp = await self.transport.send(
+                    method, url, headers=send_headers, data=body, timeout=timeout
+                )
+            except ConnectError:
+                self.scheduler.release(ticket)
+                if failures >= self.retries or not _replayable(body):
+                    raise
+                await self._sleep(self.backoff.delay(failures))
+                failures += 1
+                continue
+            except TransportError:
+                self.scheduler.complete(ticket, None, None)
+                if failures >= self.retries or method not in IDEMPOTENT or not _replayable(body):
+                    raise
+                await self._sleep(self.backoff.delay(failures))
+                failures += 1
+                continue
+            except BaseException:
+                # Cancelled mid-flight: the request may have reached the server.
+                self.scheduler.complete(ticket, None, None)
+                raise
+            hdr = RateLimitHeaders.parse(resp.headers) if names else None
+            self.scheduler.complete(ticket, resp.status, hdr)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "%s %s -> %d in %.1f ms",
+                    method,
+                    url.path,
+                    resp.status,
+                    (time.perf_counter() - started) * 1000,
+                )
+            if resp.status < 400:
+                return resp
+            if resp.status == 429:
+                if hdr is None:
+                    hdr = RateLimitHeaders.parse(resp.headers)
+                error = self._rate_limited(method, shown, names, hdr)
+                if limited >= self.rate_limit_retries or not _replayable(body):
+                    raise error
+                wait = error.retry_after
+                if max_wait is not None and wait is not None and wait > max_wait:
+                    raise error
+                limited += 1
+                if not ticket.reservations or (wait is None and not hdr.from_limiter):
+                    # No bucket holds this call back (limiting off, or a proxy without
+                    # Retry-After): wait here instead.
+                    await self._sleep(wait if wait is not None else self.backoff.delay(limited))
+                continue
+            retry_after = RateLimitHeaders.parse(resp.headers).retry_after
+            if (
+                resp.status in RETRY_STATUSES
+                and method in IDEMPOTENT
+                and failures < self.retries
+                and _replayable(body)
+            ):
+                pause = self.backoff.delay(failures)
+                if retry_after is not None:
+                    pause = max(pause, min(retry_after, self.backoff.cap * 4))
+                await self._sleep(pause)
+                failures += 1
+                continue
+            raise error_from_response(
+                status=resp.status,
+                headers=resp.headers,
+                body=resp.body,
+                method=method,
+                url=shown,
+            )
+
+    def _rate_limited(
+        self, method: str, shown: str, names: Sequence[str], hdr: RateLimitHeaders
+    ) -> RateLimited:
+        if hdr.from_limiter:
+            bucket = names[-1] if names else "api"
+            if len(names) > 1 and hdr.limit is not None:
+                for name in names:
+                    if self.scheduler.bucket(self.origin, name).limit == hdr.limit:
+                        bucket = name
+            text = f"{bucket} rate limit of {self.origin} reached"
+        else:
+            bucket = "proxy"
+            text = f"a proxy in front of {self.origin} refused the request (429)"
+        return RateLimited(
+            text,
+            retry_after=hdr.retry_after,
+            bucket=bucket,
+            limit=hdr.limit,
+            method=method,
+            url=shown,
+            sent=True,
+        )
+
+    async def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """:meth:`send`, then decode the JSON body (``None`` when empty)."""
+        resp = await self.send(method, path, **kwargs)
+        return decode_json(resp, method, path)
+
+
+def _replayable(body: Any) -> bool:
+    """Whether the body can be sent again (bytes can; a consumed stream cannot)."""
+    return body is None or isinstance(body, (bytes, str, dict, list, tuple))
+
+
+def decode_json(resp: RawResponse, method: str = "GET", url: str = "") -> Any:
+    """The JSON of a 2xx answer; ``None`` for an empty body; text for non-JSON types."""
+    if not resp.body:
+        return None
+    ctype = resp.headers.get("Content-Type", "")
+    if "json" not in ctype and ctype:
+        try:
+            return resp.body.decode()
+        except UnicodeDecodeError:
+            return resp.body
+    try:
+        return jsonlib.loads(resp.body)
+    except ValueError as exc:
+        raise ResponseDecodeError(
+            f"invalid JSON in the answer: {exc}",
+            status=resp.status,
+            method=method,
+            url=url,
+            body=resp.body,
+            content_type=ctype,
+        ) from exc
+
+
+
+@attrs.frozen
+class CallOptions:
+    """Per-view settings of calls: priority, longest local wait, timeout."""
+
+    priority: int = Priority.NORMAL
+    max_wait: float | None = None
+    timeout: float | None = None
+
+
+class Caller:
+    """What resources talk to: the shared pipeline, the converter and a view's options."""
+
+    def __init__(self, pipeline: Pipeline, converter: Any, options: CallOptions) -> None:
+        self.pipeline = pipeline
+        self.converter = converter
+        self.options = options
+
+    def evolve(self, **changes: Any) -> Caller:
+        """The same pipeline with other options."""
+        return Caller(self.pipeline, self.converter, attrs.evolve(self.options, **changes))
+
+    async def json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Send with this view's options and decode the JSON answer."""
+        opts = self.options
+        resp = await self.pipeline.send(
+            method,
+            path,
+            params=params,
+            json=json,
+            data=data,
+            headers=headers,
+            priority=opts.priority,
+            max_wait=opts.max_wait,
+            timeout=opts.timeout,
+        )
+        return decode_json(resp, method, path)
+
+    def structure(self, data: Any, cls: Any, *, method: str, path: str) -> Any:
+        """Decode ``data`` into ``cls``; a mismatch is a :class:`ResponseDecodeError`."""
+        try:
+            return self.converter.structure(data, cls)
+        except Exception as exc:
+            raise ResponseDecodeError(
+                f"answer does not match {getattr(cls, '__name__', cls)}: {exc}",
+                status=200,
+                method=method,
+                url=path,
+            ) from exc

@@ -1,0 +1,107 @@
+"""The only module that touches aiohttp: one HTTP exchange in, one :class:`RawResponse` out.
+
+aiohttp's exceptions are mapped here, at the boundary, to :class:`ConnectError`
+(nothing reached the server: safe to send again) and :class:`RequestTimeout` /
+:class:`TransportError` (the server may have seen the request). Redirects are never
+followed: PeerTube's API does not redirect, and following one could carry the
+``Authorization`` header to another origin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import attrs
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from ._errors import ConnectError, RequestTimeout, TransportError
+
+__all__ = ["RawResponse", "Transport"]
+
+
+@attrs.frozen
+class RawResponse:
+    """An HTTP answer, read whole."""
+
+    status: int
+    reason: str
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+
+class Transport:
+    """Sends requests over an ``aiohttp.ClientSession`` (created on demand, or injected
+    and then never closed here)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        timeout: float | None = 30.0,
+        user_agent: str | None = None,
+        connection_limit: int = 100,
+    ) -> None:
+        self._session = session
+        self._owns_session = session is None
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._user_agent = user_agent
+        self._connection_limit = connection_limit
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The session in use, created on first use when none was injected."""
+        if self._session is None:
+            headers = {"User-Agent": self._user_agent} if self._user_agent else None
+            self._session = aiohttp.ClientSession(
+                headers=headers,
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=self._connection_limit),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session if this transport created it."""
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def send(
+        self,
+        method: str,
+        url: URL,
+        *,
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,
+        timeout: float | None = None,
+    ) -> RawResponse:
+        """Send one request and read the whole answer."""
+        shown = f"{url.path}{'?' + url.query_string if url.query_string else ''}"
+        kwargs: dict[str, Any] = {"allow_redirects": False}
+        if headers:
+            kwargs["headers"] = dict(headers)
+        if self._user_agent and self._session is not None and not self._owns_session:
+            kwargs.setdefault("headers", {}).setdefault("User-Agent", self._user_agent)
+        if data is not None:
+            kwargs["data"] = data
+        if timeout is not None:
+            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
+        try:
+            async with self.session.request(method, url, **kwargs) as resp:
+                body = await resp.read()
+                return RawResponse(resp.status, resp.reason or "", resp.headers, body)
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectError(
+                f"cannot connect to {url.host}:{url.port}: {exc.os_error}",
+                method=method,
+                url=shown,
+            ) from exc
+        except asyncio.TimeoutError as exc:
+            raise RequestTimeout("request timed out", method=method, url=shown) from exc
+        except aiohttp.ClientError as exc:
+            raise TransportError(
+                f"{type(exc).__name__}: {exc}", method=method, url=shown
+            ) from exc

@@ -1,0 +1,322 @@
+"""The sans-I/O buckets, on a fake clock and against a simulated PeerTube limiter."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from multidict import CIMultiDict
+
+from peertube_async._ratelimit import Bucket, RateLimit, RateLimitHeaders
+
+from .sim import server_headers, simulate
+
+EPOCH = 1_795_712_990.0  # server wall clock at local t=0 in these tests
+
+
+def headers(**values: str) -> CIMultiDict[str]:
+    h: CIMultiDict[str] = CIMultiDict()
+    for key, value in values.items():
+        h[key.replace("_", "-")] = value
+    return h
+
+
+# -- header parsing ---------------------------------------------------------------------
+
+
+def test_parse_real_sample_headers() -> None:
+    hdr = RateLimitHeaders.parse(
+        headers(
+            **{
+                "X-RateLimit-Limit": "50",
+                "X-RateLimit-Remaining": "0",
+                "Date": "Thu, 26 Nov 2026 17:10:28 GMT",
+                "X-RateLimit-Reset": "1795713038",
+                "Retry-After": "9",
+            }
+        )
+    )
+    assert hdr.limit == 50
+    assert hdr.remaining == 0
+    assert hdr.reset == 1795713038
+    assert hdr.retry_after == 9.0
+    assert hdr.from_limiter
+    assert hdr.reset_in == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("X-RateLimit-Limit", "-5"),
+        ("X-RateLimit-Limit", "fifty"),
+        ("X-RateLimit-Limit", "0"),
+        ("X-RateLimit-Remaining", "1e309"),
+        ("X-RateLimit-Reset", ""),
+        ("Retry-After", "nan"),
+        ("Retry-After", "-3"),
+        ("Date", "yesterday"),
+    ],
+)
+def test_parse_garbage_is_ignored(name: str, value: str) -> None:
+    hdr = RateLimitHeaders.parse(headers(**{name: value}))
+    field = {
+        "X-RateLimit-Limit": "limit",
+        "X-RateLimit-Remaining": "remaining",
+        "X-RateLimit-Reset": "reset",
+        "Retry-After": "retry_after",
+        "Date": "date",
+    }[name]
+    assert getattr(hdr, field) is None
+
+
+def test_retry_after_http_date_is_measured_against_date() -> None:
+    hdr = RateLimitHeaders.parse(
+        headers(
+            **{"Date": "Thu, 26 Nov 2026 17:10:28 GMT", "Retry-After": "Thu, 26 Nov 2026 17:10:40 GMT"}
+        )
+    )
+    assert hdr.retry_after == pytest.approx(12.0)
+    assert not hdr.from_limiter
+
+
+# -- one bucket on a fake clock ------------------------------------------------------------
+
+
+def answer(bucket: Bucket, res: object, now: float, remaining: int, end: float) -> None:
+    srv = EPOCH + now
+    hdr = RateLimitHeaders.parse(server_headers(bucket.limit, remaining, EPOCH + end, srv, False))
+    bucket.observe(res, now, hdr, 200)  # type: ignore[arg-type]
+
+
+def test_first_contact_sends_one_probe_then_the_rest() -> None:
+    bucket = Bucket("api", RateLimit(5, 10.0))
+    first = bucket.acquire(0.0)
+    assert bucket.ready_at(0.0) is None  # learn the server's count before spending
+    answer(bucket, first, 0.01, remaining=4, end=10.0)
+    grants = []
+    while bucket.can_acquire(0.02):
+        grants.append(bucket.acquire(0.02))
+    assert len(grants) == 4
+    # Window full: the next place is at the latest possible end of the window.
+    assert bucket.ready_at(0.02) == pytest.approx(10.01, abs=0.002)
+
+
+def test_headers_reveal_a_neighbour_on_the_same_address() -> None:
+    bucket = Bucket("api", RateLimit(50, 10.0))
+    res = bucket.acquire(0.0)
+    answer(bucket, res, 0.01, remaining=9, end=6.0)  # 40 spent by someone else
+    granted = 0
+    while bucket.can_acquire(0.02):
+        bucket.acquire(0.02)
+        granted += 1
+    assert granted == 9
+
+
+def test_reset_header_ends_the_window_earlier() -> None:
+    bucket = Bucket("api", RateLimit(2, 10.0))
+    res = bucket.acquire(0.0)
+    answer(bucket, res, 0.01, remaining=1, end=4.0)
+    bucket.acquire(0.02)
+    at = bucket.ready_at(0.03)
+    # Reset is rounded up to a second and Date truncated: never later than 4 s + 1 s.
+    assert at is not None
+    assert at <= 5.02
+
+
+def test_absurd_reset_never_stalls_for_hours() -> None:
+    bucket = Bucket("api", RateLimit(1, 10.0))
+    res = bucket.acquire(0.0)
+    srv = EPOCH
+    hdr = RateLimitHeaders.parse(server_headers(1, 0, srv + 7 * 3600, srv, False))
+    bucket.observe(res, 0.01, hdr, 200)
+    at = bucket.ready_at(0.02)
+    assert at is not None
+    assert at <= 0.01 + 10.0 + 0.002  # the window's own bound wins
+
+
+def test_missing_date_falls_back_to_own_bounds() -> None:
+    bucket = Bucket("api", RateLimit(1, 10.0))
+    res = bucket.acquire(0.0)
+    hdr = RateLimitHeaders.parse(
+        headers(**{"X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"})
+    )
+    bucket.observe(res, 0.5, hdr, 200)
+    assert bucket.ready_at(1.0) == pytest.approx(10.5, abs=0.002)
+
+
+def test_limit_header_corrects_the_seeded_limit() -> None:
+    bucket = Bucket("api", RateLimit(50, 10.0))
+    res = bucket.acquire(0.0)
+    answer_hdr = RateLimitHeaders.parse(server_headers(20, 19, EPOCH + 10, EPOCH, False))
+    bucket.observe(res, 0.01, answer_hdr, 200)
+    assert bucket.limit == 20
+    assert bucket.snapshot(0.01).remaining == 19
+
+
+def test_429_blocks_for_retry_after() -> None:
+    bucket = Bucket("api", RateLimit(50, 10.0))
+    res = bucket.acquire(0.0)
+    hdr = RateLimitHeaders.parse(server_headers(50, 0, EPOCH + 9, EPOCH, True))
+    bucket.observe(res, 0.01, hdr, 429)
+    assert not bucket.can_acquire(5.0)
+    assert bucket.can_acquire(10.02)
+
+
+def test_proxy_429_without_headers_blocks_briefly() -> None:
+    bucket = Bucket("api", RateLimit(50, 10.0))
+    res = bucket.acquire(0.0)
+    bucket.observe(res, 0.01, RateLimitHeaders.parse(headers(Retry_After="3")), 429)
+    assert not bucket.can_acquire(2.0)
+    assert bucket.can_acquire(3.02)
+
+
+def test_release_gives_the_place_back() -> None:
+    bucket = Bucket("api", RateLimit(1, 10.0))
+    res = bucket.acquire(0.0)
+    assert not bucket.can_acquire(0.0)
+    bucket.release(res)
+    assert bucket.can_acquire(0.0)
+    bucket.release(res)  # twice is harmless
+    assert bucket.snapshot(0.0).remaining == 1
+
+
+def test_failed_attempts_do_not_count_for_signup() -> None:
+    bucket = Bucket("signup", RateLimit(2, 300.0, count_failed=False))
+    res = bucket.acquire(0.0)
+    bucket.observe(res, 0.1, None, 403)
+    assert bucket.snapshot(0.1).remaining == 2
+
+
+def test_smooth_pacing_spaces_grants() -> None:
+    bucket = Bucket("api", RateLimit(10, 10.0), pacing="smooth")
+    res = bucket.acquire(0.0)
+    answer(bucket, res, 0.001, remaining=9, end=10.0)
+    assert bucket.ready_at(0.002) == pytest.approx(1.0)
+    bucket.acquire(1.0)
+    assert bucket.ready_at(1.0) == pytest.approx(2.0)
+
+
+def test_request_in_flight_across_the_end_counts_in_the_next_window() -> None:
+    bucket = Bucket("api", RateLimit(2, 10.0))
+    first = bucket.acquire(0.0)
+    answer(bucket, first, 0.01, remaining=1, end=10.0)
+    slow = bucket.acquire(0.02)  # still in flight when the window ends
+    assert bucket.ready_at(0.02) == pytest.approx(10.01, abs=0.002)
+    assert bucket.can_acquire(10.02)
+    bucket.acquire(10.02)
+    # The slow one may land in the new window: only one more place, not two.
+    assert not bucket.can_acquire(10.03)
+    # Its answer says it landed in the old window: the place comes back.
+    srv = EPOCH + 0.05
+    hdr = RateLimitHeaders.parse(server_headers(2, 0, EPOCH + 10.0, srv, False))
+    bucket.observe(slow, 10.5, hdr, 200)
+    assert bucket.can_acquire(10.5)
+
+
+def test_snapshot_reports_state() -> None:
+    bucket = Bucket("api", RateLimit(3, 10.0))
+    res = bucket.acquire(0.0)
+    snap = bucket.snapshot(0.0, waiting=4)
+    assert (snap.limit, snap.remaining, snap.in_flight, snap.waiting) == (3, 2, 1, 4)
+    answer(bucket, res, 0.5, remaining=2, end=10.0)
+    snap = bucket.snapshot(1.0)
+    assert snap.reset_in is not None
+    assert 0 < snap.reset_in <= 10.5
+
+
+# -- against a simulated server ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("pacing", ["burst", "smooth"])
+def test_sustained_crawl_uses_the_whole_budget_without_429(pacing: str) -> None:
+    result = simulate(
+        client_limit=50,
+        server_limit=50,
+        window=10.0,
+        arrivals=[0.0] * 500,
+        latency=lambda i: (0.001, 0.001),
+        pacing=pacing,
+    )
+    assert result.rejected == 0
+    assert result.succeeded == 500
+    # Ten windows' worth in just over nine windows of time: nothing left unused.
+    assert result.finished_at < 100.0
+
+
+def test_restart_mid_window_learns_what_an_earlier_run_spent() -> None:
+    result = simulate(
+        client_limit=50,
+        server_limit=50,
+        window=10.0,
+        arrivals=[0.0] * 100,
+        latency=lambda i: (0.001, 0.001),
+        prior_count=45,
+    )
+    assert result.rejected == 0
+    assert result.max_in_window == 50
+
+
+def test_window_already_full_costs_only_the_first_contact() -> None:
+    # Another run spent everything: only the probe can find out, then the client waits.
+    result = simulate(
+        client_limit=5,
+        server_limit=5,
+        window=10.0,
+        arrivals=[0.0] * 20,
+        latency=lambda i: (0.001, 0.001),
+        prior_count=5,
+    )
+    assert result.rejected == 1
+    assert result.sent == 20
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 160),
+    client_limit=st.integers(1, 60),
+    server_limit=st.integers(1, 60),
+    window=st.sampled_from([1.0, 2.5, 10.0, 60.0]),
+    max_latency=st.floats(0.0, 4.0),
+    skew=st.floats(-500.0, 500.0),
+    spread=st.floats(0.0, 120.0),
+    drop_rate=st.sampled_from([0.0, 0.05, 0.3]),
+    no_date_rate=st.sampled_from([0.0, 0.5, 1.0]),
+    prior=st.integers(0, 60),
+    pacing=st.sampled_from(["burst", "smooth"]),
+)
+def test_never_more_per_server_window_than_allowed(
+    seed: int,
+    n: int,
+    client_limit: int,
+    server_limit: int,
+    window: float,
+    max_latency: float,
+    skew: float,
+    spread: float,
+    drop_rate: float,
+    no_date_rate: float,
+    prior: int,
+    pacing: str,
+) -> None:
+    rnd = random.Random(seed)
+    lat = [(rnd.uniform(0, max_latency), rnd.uniform(0, max_latency)) for _ in range(n)]
+    drops = [rnd.random() < drop_rate for _ in range(n)]
+    dates = [rnd.random() >= no_date_rate for _ in range(n)]
+    result = simulate(
+        client_limit=client_limit,
+        server_limit=server_limit,
+        window=window,
+        arrivals=sorted(rnd.uniform(0, spread) for _ in range(n)),
+        latency=lambda i: lat[i],
+        skew=skew,
+        pacing=pacing,
+        drop=lambda i: drops[i],
+        with_date=lambda i: dates[i],
+        prior_count=min(prior, server_limit - 1),
+    )
+    assert result.rejected == 0
+    # Progress: every request was sent in the end.
+    assert result.sent == n
