@@ -326,7 +326,6 @@ def decode_json(resp: RawResponse, method: str = "GET", url: str = "") -> Any:
         ) from exc
 
 
-
 @attrs.frozen
 class CallOptions:
     """Per-view settings of calls: priority, longest local wait, timeout."""

@@ -102,6 +102,4 @@ class Transport:
         except asyncio.TimeoutError as exc:
             raise RequestTimeout("request timed out", method=method, url=shown) from exc
         except aiohttp.ClientError as exc:
-            raise TransportError(
-                f"{type(exc).__name__}: {exc}", method=method, url=shown
-            ) from exc
+            raise TransportError(f"{type(exc).__name__}: {exc}", method=method, url=shown) from exc

@@ -23,6 +23,7 @@ class NotGiven(enum.Enum):
 #: Default of optional keyword arguments: left out of the request entirely.
 NOT_GIVEN = NotGiven.NOT_GIVEN
 
+
 def given(**values: object) -> dict[str, object]:
     """The keyword arguments that were given, for building a query or body."""
     return {k: v for k, v in values.items() if v is not NOT_GIVEN}

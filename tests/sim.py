@@ -37,8 +37,11 @@ class ServerWindow:
             self.count = 0
         self.count += 1
         self.history[self.start] = self.count
-        return self.limit, max(0, self.limit - self.count), self.start + self.window, (
-            self.count > self.limit
+        return (
+            self.limit,
+            max(0, self.limit - self.count),
+            self.start + self.window,
+            (self.count > self.limit),
         )
 
 

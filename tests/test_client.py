@@ -78,7 +78,15 @@ def test_instance_urls_are_normalized(given: str | URL, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "   ", "ftp://x.org", "https://", "https://exa mple.org", "https://u:p@x.org", "http://x:99999"],
+    [
+        "",
+        "   ",
+        "ftp://x.org",
+        "https://",
+        "https://exa mple.org",
+        "https://u:p@x.org",
+        "http://x:99999",
+    ],
 )
 def test_malformed_urls_are_a_clear_value_error(bad: str) -> None:
     with pytest.raises(ValueError, match="instance URL"):
@@ -143,9 +151,8 @@ async def test_errors_are_typed(fake: FakeInstance) -> None:
     async with PeerTube(fake.url) as pt:
         with pytest.raises(NotFound) as missing:
             await pt.videos.get("00000000-0000-4000-8000-000000000000")
-        assert str(missing.value) == (
-            "404 Not Found: Video not found (GET /api/v1/videos/00000000-0000-4000-8000-000000000000)"
-        )
+        nil = "00000000-0000-4000-8000-000000000000"
+        assert str(missing.value) == f"404 Not Found: Video not found (GET /api/v1/videos/{nil})"
         with pytest.raises(BadRequest) as bad:
             await pt.request("GET", "/api/v1/videos", params={"count": 1000})
         assert "count" in bad.value.invalid_params
@@ -182,10 +189,12 @@ async def test_raw_request_returns_json(fake: FakeInstance) -> None:
 
 
 async def test_concurrent_calls_stay_within_the_server_budget() -> None:
-    async with FakeInstance(videos=5, limits={"api": (10, 0.5)}) as fake:
-        async with PeerTube(fake.url, rate_limits={"api": RateLimit(10, 0.5)}) as pt:
-            results = await asyncio.gather(*(pt.videos.get(1 + i % 5) for i in range(35)))
-            snap = pt.rate_limits["api"]
+    async with (
+        FakeInstance(videos=5, limits={"api": (10, 0.5)}) as fake,
+        PeerTube(fake.url, rate_limits={"api": RateLimit(10, 0.5)}) as pt,
+    ):
+        results = await asyncio.gather(*(pt.videos.get(1 + i % 5) for i in range(35)))
+        snap = pt.rate_limits["api"]
     assert len(results) == 35
     assert fake.stats.rate_limited == 0
     assert snap.limit == 10
@@ -216,56 +225,68 @@ async def test_429_is_retried_after_retry_after_then_raised() -> None:
 
 
 async def test_max_wait_raises_before_sending() -> None:
-    async with FakeInstance(videos=2, limits={"api": (2, 30.0)}) as fake:
-        async with PeerTube(fake.url, rate_limits={"api": RateLimit(2, 30.0)}) as pt:
-            await pt.videos.get(1)
-            await pt.videos.get(1)
-            before = fake.stats.requests
-            with pytest.raises(RateLimited) as info:
-                await pt.with_options(max_wait=0.2).videos.get(1)
-            assert fake.stats.requests == before
-            assert info.value.sent is False
-            assert pt.rate_limits["api"].remaining == 0
+    async with (
+        FakeInstance(videos=2, limits={"api": (2, 30.0)}) as fake,
+        PeerTube(fake.url, rate_limits={"api": RateLimit(2, 30.0)}) as pt,
+    ):
+        await pt.videos.get(1)
+        await pt.videos.get(1)
+        before = fake.stats.requests
+        with pytest.raises(RateLimited) as info:
+            await pt.with_options(max_wait=0.2).videos.get(1)
+        assert fake.stats.requests == before
+        assert info.value.sent is False
+        assert pt.rate_limits["api"].remaining == 0
 
 
 async def test_cancelled_calls_leave_nothing_behind() -> None:
-    async with FakeInstance(videos=2, limits={"api": (1, 30.0)}) as fake:
-        async with PeerTube(fake.url, rate_limits={"api": RateLimit(1, 30.0)}) as pt:
-            await pt.videos.get(1)
-            tasks = [asyncio.ensure_future(pt.videos.get(1)) for _ in range(20)]
-            await asyncio.sleep(0.05)
-            assert pt.rate_limits["api"].waiting == 20
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            assert pt.scheduler._waiting == 0
-            assert fake.stats.requests == 1
+    async with (
+        FakeInstance(videos=2, limits={"api": (1, 30.0)}) as fake,
+        PeerTube(fake.url, rate_limits={"api": RateLimit(1, 30.0)}) as pt,
+    ):
+        await pt.videos.get(1)
+        tasks = [asyncio.ensure_future(pt.videos.get(1)) for _ in range(20)]
+        await asyncio.sleep(0.05)
+        assert pt.rate_limits["api"].waiting == 20
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        assert pt.scheduler._waiting == 0
+        assert fake.stats.requests == 1
 
 
 async def test_interactive_view_overtakes_bulk_work() -> None:
-    async with FakeInstance(videos=2, limits={"api": (3, 0.4)}) as fake:
-        async with PeerTube(fake.url, rate_limits={"api": RateLimit(3, 0.4)}) as pt:
-            bulk = pt.with_options(priority=Priority.BULK)
-            order: list[str] = []
+    async with (
+        FakeInstance(videos=2, limits={"api": (3, 0.4)}) as fake,
+        PeerTube(fake.url, rate_limits={"api": RateLimit(3, 0.4)}) as pt,
+    ):
+        bulk = pt.with_options(priority=Priority.BULK)
+        order: list[str] = []
 
-            async def call(view: PeerTube, name: str) -> None:
-                await view.videos.get(1)
-                order.append(name)
+        async def call(view: PeerTube, name: str) -> None:
+            await view.videos.get(1)
+            order.append(name)
 
-            jobs = [asyncio.ensure_future(call(bulk, f"b{i}")) for i in range(9)]
-            await asyncio.sleep(0.05)
-            urgent = asyncio.ensure_future(
-                call(pt.with_options(priority=Priority.INTERACTIVE), "urgent")
-            )
-            await asyncio.gather(*jobs, urgent)
+        jobs = [asyncio.ensure_future(call(bulk, f"b{i}")) for i in range(9)]
+        await asyncio.sleep(0.05)
+        urgent = asyncio.ensure_future(
+            call(pt.with_options(priority=Priority.INTERACTIVE), "urgent")
+        )
+        await asyncio.gather(*jobs, urgent)
     assert order.index("urgent") < 6
     assert fake.stats.rate_limited == 0
 
 
-async def test_bad_rate_limit_headers_never_stall(serve: Callable[[Handler], Awaitable[URL]]) -> None:
+async def test_bad_rate_limit_headers_never_stall(
+    serve: Callable[[Handler], Awaitable[URL]],
+) -> None:
     variants = [
         {"X-RateLimit-Limit": "-1", "X-RateLimit-Remaining": "abc", "X-RateLimit-Reset": "-5"},
-        {"X-RateLimit-Limit": "2", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "99999999999"},
+        {
+            "X-RateLimit-Limit": "2",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": "99999999999",
+        },
         {"X-RateLimit-Limit": "2", "X-RateLimit-Remaining": "0"},
     ]
     seen = 0
@@ -294,8 +315,9 @@ async def test_gateway_errors_retry_idempotent_calls_only(
     async def handler(request: web.Request) -> web.Response:
         hits[request.method] += 1
         if hits[request.method] <= 2:
-            return web.Response(status=503, text="<html>Service Unavailable</html>",
-                                content_type="text/html")
+            return web.Response(
+                status=503, text="<html>Service Unavailable</html>", content_type="text/html"
+            )
         return web.json_response({"n": hits[request.method]})
 
     url = await serve(handler)

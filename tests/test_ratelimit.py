@@ -74,7 +74,10 @@ def test_parse_garbage_is_ignored(name: str, value: str) -> None:
 def test_retry_after_http_date_is_measured_against_date() -> None:
     hdr = RateLimitHeaders.parse(
         headers(
-            **{"Date": "Thu, 26 Nov 2026 17:10:28 GMT", "Retry-After": "Thu, 26 Nov 2026 17:10:40 GMT"}
+            **{
+                "Date": "Thu, 26 Nov 2026 17:10:28 GMT",
+                "Retry-After": "Thu, 26 Nov 2026 17:10:40 GMT",
+            }
         )
     )
     assert hdr.retry_after == pytest.approx(12.0)
@@ -140,7 +143,9 @@ def test_missing_date_falls_back_to_own_bounds() -> None:
     bucket = Bucket("api", RateLimit(1, 10.0))
     res = bucket.acquire(0.0)
     hdr = RateLimitHeaders.parse(
-        headers(**{"X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"})
+        headers(
+            **{"X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"}
+        )
     )
     bucket.observe(res, 0.5, hdr, 200)
     assert bucket.ready_at(1.0) == pytest.approx(10.5, abs=0.002)

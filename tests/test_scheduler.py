@@ -56,7 +56,10 @@ class FakeTime:
 def make(limit: int = 3, window: float = 10.0, **kw: object) -> tuple[Scheduler, FakeTime]:
     t = FakeTime()
     sched = Scheduler(
-        {"api": RateLimit(limit, window)}, clock=t.clock, call_at=t.call_at, **kw  # type: ignore[arg-type]
+        {"api": RateLimit(limit, window)},
+        clock=t.clock,
+        call_at=t.call_at,
+        **kw,  # type: ignore[arg-type]
     )
     return sched, t
 

@@ -1,0 +1,38 @@
+"""A local PeerTube server for tests, benchmarks and the ``sandbox`` command.
+
+:class:`FakeInstance` answers the main read endpoints of the PeerTube REST API, its OAuth
+password and refresh grants, and rate-limits every request the way a default PeerTube 6.3
+does (same counters, headers, 429 body and admin bypass). :class:`ServerLimiter` is that
+rate limiter alone, on an injectable clock.
+
+Example::
+
+    import aiohttp
+    from peertube_async.testing import FakeInstance
+
+    async def test_first_page() -> None:
+        async with FakeInstance(videos=5, limits={"api": (10, 1.0)}) as fake:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(fake.url / "api/v1/videos") as response:
+                    assert (await response.json())["total"] == 5
+            assert fake.stats.requests == 1
+"""
+
+from ._data import BASE58_ALPHABET, DEFAULT_PASSWORDS, short_to_uuid, uuid_to_short
+from ._fake import FakeInstance, FakeStats, SeededVideo, TokenPair, client_key
+from ._limiter import DEFAULT_LIMITS, Decision, ServerLimiter
+
+__all__ = [
+    "BASE58_ALPHABET",
+    "DEFAULT_LIMITS",
+    "DEFAULT_PASSWORDS",
+    "Decision",
+    "FakeInstance",
+    "FakeStats",
+    "SeededVideo",
+    "ServerLimiter",
+    "TokenPair",
+    "client_key",
+    "short_to_uuid",
+    "uuid_to_short",
+]
