@@ -26,7 +26,7 @@ from ._errors import (
     UnprocessableEntity,
     UnsupportedMediaType,
 )
-from ._models import Account, Video, VideoChannel
+from ._generated.models import Account, Video, VideoChannel, VideoDetails
 from ._pagination import Page, Paginator
 from ._pipeline import Backoff, encode_path
 from ._ratelimit import DEFAULT_LIMITS, BucketSnapshot, RateLimit
@@ -69,6 +69,7 @@ __all__ = [
     "UnsupportedMediaType",
     "Video",
     "VideoChannel",
+    "VideoDetails",
     "__version__",
     "encode_path",
     "normalize_instance_url",

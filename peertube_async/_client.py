@@ -11,12 +11,12 @@ import aiohttp
 from yarl import URL
 
 from ._convert import make_converter
+from ._generated.resources import APIResources
 from ._pipeline import Backoff, Caller, CallOptions, Pipeline, origin_of
 from ._ratelimit import BucketSnapshot, Pacing, RateLimit
 from ._scheduler import Priority, Scheduler
 from ._transport import Transport
 from ._version import __version__
-from .resources import ConfigResource, VideosResource
 
 __all__ = ["DEFAULT_USER_AGENT", "PeerTube", "normalize_instance_url"]
 
@@ -53,7 +53,7 @@ def normalize_instance_url(url: str | URL) -> URL:
     return parsed.origin()
 
 
-class PeerTube:
+class PeerTube(APIResources):
     """An async client for one PeerTube instance.
 
     Use it as ``async with PeerTube("framatube.org") as pt: ...``. Every call goes
@@ -112,8 +112,7 @@ class PeerTube:
 
     def _bind(self, caller: Caller) -> None:
         self._caller = caller
-        self.videos = VideosResource(caller)
-        self.config = ConfigResource(caller)
+        self._bind_resources(caller)
 
     def __repr__(self) -> str:
         opts = self._caller.options

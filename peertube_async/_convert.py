@@ -225,10 +225,12 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     converter = cattrs.Converter()
 
     def structure_factory(cls: Any) -> Callable[[Mapping[str, Any], Any], Any]:
+        # Envelopes of the SDK's own (pages) may carry extras such as a comment count.
+        envelope = getattr(get_origin(cls) or cls, "__peertube_envelope__", False)
         return make_dict_structure_fn(
             cls,
             converter,
-            _cattrs_forbid_extra_keys=strict,
+            _cattrs_forbid_extra_keys=strict and not envelope,
             **_wire_overrides(cls),
         )
 

@@ -7,7 +7,7 @@ PeerTube pages with ``start`` and ``count`` (at most 100) and answers ``{total, 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
 
@@ -25,6 +25,9 @@ Fetch = Callable[[int, "int | None"], Awaitable["Page[T]"]]
 @attrs.frozen
 class Page(Generic[T]):
     """One page of a list: ``total`` is None when the server was asked to skip it."""
+
+    #: Other keys of the answer (e.g. ``totalNotDeletedComments``) are not an error.
+    __peertube_envelope__: ClassVar[bool] = True
 
     data: list[T]
     total: int | None = None

@@ -24,6 +24,7 @@ from urllib.parse import quote
 import attrs
 from yarl import URL
 
+from ._bodies import FormBody, MultipartBody
 from ._errors import (
     ConnectError,
     RateLimited,
@@ -299,8 +300,10 @@ class Pipeline:
 
 
 def _replayable(body: Any) -> bool:
-    """Whether the body can be sent again (bytes can; a consumed stream cannot)."""
-    return body is None or isinstance(body, (bytes, str, dict, list, tuple))
+    """Whether the body can be sent again (bytes and files on disk can; a stream cannot)."""
+    return body is None or isinstance(
+        body, (bytes, str, dict, list, tuple, MultipartBody, FormBody)
+    )
 
 
 def decode_json(resp: RawResponse, method: str = "GET", url: str = "") -> Any:

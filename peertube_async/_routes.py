@@ -7,21 +7,25 @@ what the response headers describe.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+
+from ._generated.routes import ROUTE_LIMITERS
 
 __all__ = ["API_PREFIX", "LIMITED_ROUTES", "limiter_classes"]
 
 API_PREFIX = "/api/v1/"
 
-#: Routes with their own limiter besides ``api`` (method, exact path).
+#: Routes with their own limiter classes (method, exact path), from the overrides file.
 LIMITED_ROUTES: Mapping[tuple[str, str], tuple[str, ...]] = {
-    ("POST", "/api/v1/users/token"): ("api", "login"),
-    ("POST", "/api/v1/users/register"): ("api", "signup"),
-    ("POST", "/api/v1/users/registrations/request"): ("api", "signup"),
-    ("POST", "/api/v1/users/ask-send-verify-email"): ("api", "ask_send_email"),
-    ("POST", "/api/v1/users/registrations/ask-send-verify-email"): ("api", "ask_send_email"),
-    ("POST", "/api/v1/server/logs/client"): ("api", "client_logs"),
+    key: classes for key, classes in ROUTE_LIMITERS.items() if "{" not in key[1]
 }
+#: The same for templated paths, matched by pattern (few: feeds, downloads, static files).
+_TEMPLATED: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = tuple(
+    (method, re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(path)) + "$"), classes)
+    for (method, path), classes in ROUTE_LIMITERS.items()
+    if "{" in path
+)
 
 _API: tuple[str, ...] = ("api",)
 _NONE: tuple[str, ...] = ()
@@ -32,8 +36,9 @@ def limiter_classes(method: str, path: str) -> tuple[str, ...]:
     order the server applies them."""
     if path.startswith(API_PREFIX):
         return LIMITED_ROUTES.get((method, path), _API)
+    for verb, pattern, classes in _TEMPLATED:
+        if verb == method and pattern.match(path):
+            return classes
     if path.startswith("/feeds/"):
         return ("feeds",)
-    if path.startswith("/download/videos/generate/"):
-        return ("download_generate",)
     return _NONE

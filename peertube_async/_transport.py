@@ -18,6 +18,7 @@ import attrs
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from ._bodies import FilePart, FormBody, MultipartBody
 from ._errors import ConnectError, RequestTimeout, TransportError
 
 __all__ = ["RawResponse", "Transport"]
@@ -85,7 +86,12 @@ class Transport:
             kwargs["headers"] = dict(headers)
         if self._user_agent and self._session is not None and not self._owns_session:
             kwargs.setdefault("headers", {}).setdefault("User-Agent", self._user_agent)
-        if data is not None:
+        opened: list[Any] = []
+        if isinstance(data, MultipartBody):
+            kwargs["data"] = _form_data(data, opened)
+        elif isinstance(data, FormBody):
+            kwargs["data"] = dict(data.fields)
+        elif data is not None:
             kwargs["data"] = data
         if timeout is not None:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
@@ -103,3 +109,22 @@ class Transport:
             raise RequestTimeout("request timed out", method=method, url=shown) from exc
         except aiohttp.ClientError as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}", method=method, url=shown) from exc
+        finally:
+            for handle in opened:
+                handle.close()
+
+
+def _form_data(body: MultipartBody, opened: list[Any]) -> aiohttp.FormData:
+    """aiohttp's form for a multipart body; files on disk are opened here, per attempt."""
+    form = aiohttp.FormData()
+    for name, value in body.fields:
+        if isinstance(value, FilePart):
+            content: Any = value.content
+            if not isinstance(content, bytes):
+                # Closed once the exchange is over, whatever its outcome.
+                content = open(content, "rb")  # noqa: SIM115
+                opened.append(content)
+            form.add_field(name, content, filename=value.filename, content_type=value.content_type)
+        else:
+            form.add_field(name, value)
+    return form

@@ -144,7 +144,7 @@ async def test_get_video_by_id_uuid_and_short_uuid(fake: FakeInstance) -> None:
                 seeded.short_uuid,
             )
         config = await pt.config.get()
-        assert "instance" in config
+        assert config.instance is not None and config.instance.name
 
 
 async def test_errors_are_typed(fake: FakeInstance) -> None:

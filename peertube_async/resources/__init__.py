@@ -1,6 +1,6 @@
-"""Resources: the API grouped as a user thinks of it (``pt.videos``, ``pt.config``...)."""
+"""Hand-written parts of the resources: the runtime the generated code is written against,
+and extensions of generated resources."""
 
-from ._config import ConfigResource
-from ._videos import VideosResource
+from ._base import Endpoint, Resource
 
-__all__ = ["ConfigResource", "VideosResource"]
+__all__ = ["Endpoint", "Resource"]

@@ -1,0 +1,104 @@
+"""Command line of the generator; see the package docstring."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from .build import Builder
+from .render import header, render_models, render_reference, render_resources, render_routes
+from .spec import Spec, SpecError
+
+HERE = Path(__file__).resolve().parent
+PACKAGE = HERE.parent
+OUT = PACKAGE / "_generated"
+OVERRIDES = HERE / "overrides.yaml"
+COMMAND = "python -m peertube_async.codegen --spec ../shared/peertube-openapi.yaml"
+
+
+def render(spec_path: Path, overrides_path: Path, out: Path) -> None:
+    """Write the generated folder for ``spec_path`` into ``out`` (wiped first)."""
+    raw = spec_path.read_bytes()
+    spec = Spec(yaml.safe_load(raw))
+    overrides = yaml.safe_load(overrides_path.read_text()) or {}
+    builder = Builder(spec, overrides)
+    builder.build()
+    head = header(COMMAND, hashlib.sha256(raw).hexdigest())
+    files = {
+        "__init__.py": head + '"""Code generated from the OpenAPI spec; see ``codegen``."""\n',
+        "models.py": render_models(builder, head),
+        "resources.py": render_resources(builder, head),
+        "routes.py": render_routes(builder, head),
+    }
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for name, text in files.items():
+        (out / name).write_text(text)
+    _format(out)
+    (out / "API.md").write_text(render_reference(builder, COMMAND))
+
+
+def _format(folder: Path) -> None:
+    py = sorted(str(p) for p in folder.glob("*.py"))
+    ruff = [sys.executable, "-m", "ruff"]
+    subprocess.run(
+        [*ruff, "check", "--fix", "--quiet", "--select", "I,F401,UP,RUF022", *py],
+        check=False,
+        cwd=PACKAGE.parent,
+    )
+    subprocess.run([*ruff, "format", "--quiet", *py], check=True, cwd=PACKAGE.parent)
+
+
+def check(spec_path: Path, overrides_path: Path) -> int:
+    """0 when the checked-in folder is what :func:`render` writes now, else 1."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp) / "_generated"
+        render(spec_path, overrides_path, fresh)
+        want = {p.name: p.read_text() for p in fresh.iterdir() if p.is_file()}
+        have = {p.name: p.read_text() for p in OUT.iterdir() if p.is_file()} if OUT.exists() else {}
+    stale = sorted(n for n in set(want) | set(have) if want.get(n) != have.get(n))
+    for name in stale:
+        diff = difflib.unified_diff(
+            have.get(name, "").splitlines(),
+            want.get(name, "").splitlines(),
+            f"checked-in/{name}",
+            f"generated/{name}",
+            lineterm="",
+            n=1,
+        )
+        print("\n".join(list(diff)[:40]))
+    if stale:
+        print(f"generated code is stale: {', '.join(stale)}; run `{COMMAND}`", file=sys.stderr)
+        return 1
+    print("generated code is current")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m peertube_async.codegen")
+    parser.add_argument("--spec", required=True, type=Path, help="the OpenAPI YAML file")
+    parser.add_argument("--overrides", type=Path, default=OVERRIDES)
+    parser.add_argument("--check", action="store_true", help="fail when the output is stale")
+    args = parser.parse_args(argv)
+    try:
+        if args.check:
+            return check(args.spec, args.overrides)
+        render(args.spec, args.overrides, OUT)
+    except SpecError as exc:
+        print(f"codegen: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {OUT.relative_to(PACKAGE.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,574 @@
+"""From spec + overrides to an intermediate form: classes, enums, methods.
+
+Fails closed: an unmapped or duplicate operation, a name clash, a patch that no longer
+applies, or a schema construct it does not know raises :class:`SpecError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import keyword
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from .spec import Operation, Param, Spec, SpecError, pascal, snake
+
+JSON_TYPES = ("application/json", "application/problem+json")
+PAGE_PARAMS = ("start", "count")
+
+
+@attrs.define
+class FieldDef:
+    name: str
+    wire: str
+    type: str
+    required: bool
+    doc: str = ""
+
+
+@attrs.define
+class ClassDef:
+    name: str
+    doc: str
+    fields: list[FieldDef] = attrs.Factory(list)
+
+
+@attrs.define
+class EnumDef:
+    name: str
+    doc: str
+    values: list[str]
+
+
+@attrs.define
+class Arg:
+    name: str
+    wire: str
+    type: str
+    required: bool
+    doc: str = ""
+    is_file: bool = False
+
+
+@attrs.define
+class MethodDef:
+    resource: str
+    name: str
+    op: Operation
+    path_args: list[Arg]
+    query_args: list[Arg]
+    header_args: list[Arg]
+    body_kind: str | None
+    body_args: list[Arg]
+    returns: str
+    response_kind: str  # json, none, bytes, text
+    page_item: str | None
+    limiter: tuple[str, ...] | None
+    doc: str
+
+
+def dict_of(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SpecError(f"expected a schema object, got {type(value).__name__}")
+    return value
+
+
+def _first_line(value: Any) -> str:
+    text = str(value or "").strip()
+    line = text.split("\n", 1)[0].strip()
+    return line[:200]
+
+
+def _clean_doc(value: Any) -> str:
+    text = str(value or "").strip().replace("\r", "")
+    return text.replace('"""', "'''").replace("\\", "\\\\")
+
+
+class TypeBuilder:
+    """Turns schemas into type expressions, registering the classes and enums needed."""
+
+    def __init__(self, spec: Spec, schema_patches: Mapping[str, Any]) -> None:
+        self.spec = spec
+        self.classes: dict[str, ClassDef] = {}
+        self.enums: dict[str, EnumDef] = {}
+        self._named: dict[str, str] = {}
+        self._building: set[str] = set()
+        self.used_patches: set[str] = set()
+        self._patches = schema_patches
+        self.schemas = copy.deepcopy(spec.schemas)
+        for name, patch in schema_patches.items():
+            if not str(patch.get("reason") or "").strip():
+                raise SpecError(f"schema patch for {name!r} needs a reason")
+            self._apply_patch(name, patch)
+
+    def _locate(self, name: str) -> dict[str, Any]:
+        """The schema a patch names: ``Schema`` or ``Schema.property.property``."""
+        root, *props = name.split(".")
+        if root not in self.schemas:
+            raise SpecError(f"schema patch for {name!r}: no schema {root!r} in the spec")
+        target: Any = self.schemas[root]
+        for prop in props:
+            found = None
+            for holder in [target, *(target.get("allOf") or [])]:
+                if "$ref" in holder:
+                    continue
+                found = (holder.get("properties") or {}).get(prop, found)
+            if not isinstance(found, dict):
+                raise SpecError(f"schema patch for {name!r}: no inline property {prop!r}")
+            if "$ref" in found:
+                raise SpecError(f"schema patch for {name!r}: {prop!r} is a reference; patch that")
+            target = found
+        return dict_of(target)
+
+    def _apply_patch(self, name: str, patch: Mapping[str, Any]) -> None:
+        target = self._locate(name)
+        if "replace" in patch:
+            target.clear()
+            target.update(copy.deepcopy(patch["replace"]))
+            return
+        holder = target
+        if "allOf" in target:
+            holder = {"type": "object", "properties": {}}
+            target["allOf"].append(holder)
+        props = holder.setdefault("properties", {})
+        for prop, schema in (patch.get("add_properties") or {}).items():
+            if prop in props:
+                raise SpecError(f"schema patch {name}.{prop}: the spec has it now; drop it")
+            props[prop] = copy.deepcopy(schema)
+        for prop, schema in (patch.get("set_properties") or {}).items():
+            if prop not in self._all_props(target):
+                raise SpecError(f"schema patch {name}.{prop}: no such property to change")
+            props[prop] = copy.deepcopy(schema)
+
+    def _all_props(self, schema: Mapping[str, Any]) -> dict[str, Any]:
+        return self._merge(schema)[0]
+
+    # -- resolution ---------------------------------------------------------------------
+
+    def deref(self, schema: Mapping[str, Any]) -> Mapping[str, Any]:
+        seen = 0
+        while "$ref" in schema:
+            ref = schema["$ref"]
+            name = Spec.schema_name(ref)
+            schema = self.schemas[name] if name is not None else self.spec.pointer(ref)
+            seen += 1
+            if seen > 50:
+                raise SpecError(f"reference loop at {ref}")
+        return schema
+
+    def _merge(self, schema: Mapping[str, Any]) -> tuple[dict[str, Any], set[str], str]:
+        """Properties, required names and description of an object schema, allOf merged."""
+        schema = self.deref(schema)
+        props: dict[str, Any] = {}
+        required: set[str] = set()
+        doc = str(schema.get("description") or "")
+        for part in schema.get("allOf") or []:
+            p, r, d = self._merge(part)
+            props.update(p)
+            required |= r
+            doc = doc or d
+        props.update(schema.get("properties") or {})
+        required |= set(schema.get("required") or [])
+        return props, required, doc
+
+    def _is_object(self, schema: Mapping[str, Any]) -> bool:
+        schema = self.deref(schema)
+        if schema.get("properties"):
+            return True
+        parts = schema.get("allOf") or []
+        return len(parts) > 1 or any(self._is_object(p) for p in parts)
+
+    def nullable(self, schema: Mapping[str, Any]) -> bool:
+        if schema.get("nullable"):
+            return True
+        return any(self.nullable(p) for p in schema.get("allOf") or [] if "$ref" not in p)
+
+    # -- types --------------------------------------------------------------------------
+
+    def type_of(self, schema: Mapping[str, Any], hint: str, *, request: bool = False) -> str:
+        """A Python type expression for ``schema`` (``None`` not included).
+
+        In requests, arrays are any sequence, binaries are file inputs, and a model may
+        also be given as a plain mapping.
+        """
+        result = self._type_of(schema, hint, request=request)
+        if request and result in self.classes:
+            return f"{result} | Mapping[str, Any]"
+        return result
+
+    def _type_of(self, schema: Mapping[str, Any], hint: str, *, request: bool = False) -> str:
+        if "$ref" in schema:
+            ref = schema["$ref"]
+            name = Spec.schema_name(ref)
+            if name is None:
+                return self.type_of(self.spec.pointer(ref), hint, request=request)
+            return self._named_type(name, request=request)
+        parts = schema.get("allOf")
+        if parts:
+            typed = [p for p in parts if self._has_shape(p)]
+            if len(typed) == 1 and not schema.get("properties"):
+                return self.type_of(typed[0], hint, request=request)
+            return self._class(hint, schema)
+        for key in ("oneOf", "anyOf"):
+            if key in schema:
+                return self._union(schema[key], hint, request=request)
+        if "enum" in schema:
+            return self._enum(schema, hint)
+        kind = schema.get("type")
+        if kind == "array":
+            item = self.type_of(schema.get("items") or {}, hint + "Item", request=request)
+            return f"tuple[{item}, ...]" if not request else f"Sequence[{item}]"
+        if kind == "object" or schema.get("properties"):
+            if schema.get("properties"):
+                return self._class(hint, schema)
+            extra = schema.get("additionalProperties")
+            if isinstance(extra, Mapping) and self._has_shape(extra):
+                return f"dict[str, {self.type_of(extra, hint + 'Value', request=request)}]"
+            return "dict[str, Any]"
+        if kind == "string":
+            fmt = schema.get("format")
+            if fmt == "date-time":
+                return "datetime"
+            if fmt == "binary":
+                return "FileInput" if request else "bytes"
+            return "str"
+        if kind == "integer":
+            return "int"
+        if kind == "number":
+            return "float"
+        if kind == "boolean":
+            return "bool"
+        if kind is None:
+            return "Any"
+        raise SpecError(f"unknown schema type {kind!r} at {hint}")
+
+    @staticmethod
+    def _has_shape(schema: Mapping[str, Any]) -> bool:
+        shape = {"$ref", "type", "properties", "allOf", "oneOf", "anyOf", "enum", "items"}
+        return bool(shape & set(schema))
+
+    def _named_type(self, name: str, *, request: bool) -> str:
+        key = f"{name}|{request}"
+        if key in self._named:
+            return self._named[key]
+        schema = self.schemas[name]
+        if self._is_object(schema):
+            cls = pascal(name)
+            self._named[key] = cls
+            self._class(cls, schema, exact=True)
+            return cls
+        result = self.type_of(schema, pascal(name), request=request)
+        self._named[key] = result
+        return result
+
+    def _union(self, options: list[Any], hint: str, *, request: bool) -> str:
+        if all(self._is_object(o) for o in options):
+            # PeerTube's object unions are "X or X with more fields": use the widest.
+            merged = [set(self._merge(o)[0]) for o in options]
+            widest = max(range(len(options)), key=lambda i: len(merged[i]))
+            if all(m <= merged[widest] for m in merged):
+                return self.type_of(options[widest], hint, request=request)
+            return "dict[str, Any]"
+        types: list[str] = []
+        for i, option in enumerate(options):
+            if self._is_object(option):
+                return "Any"
+            t = self.type_of(option, f"{hint}{i}", request=request)
+            if t not in types:
+                types.append(t)
+        return " | ".join(types)
+
+    def _enum(self, schema: Mapping[str, Any], hint: str) -> str:
+        values = [v for v in schema["enum"] if v is not None]
+        kind = schema.get("type")
+        if kind == "integer" or all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            return "int"
+        if kind == "boolean":
+            return "bool"
+        if kind == "number":
+            return "float"
+        strings = [str(v) for v in values]
+        for existing in self.enums.values():
+            if existing.values == strings:
+                return existing.name
+        name = self._unique(hint)
+        self.enums[name] = EnumDef(name, _first_line(schema.get("description")), strings)
+        return name
+
+    def _unique(self, name: str) -> str:
+        base = name
+        n = 2
+        while name in self.classes or name in self.enums or name in self._building:
+            name = f"{base}{n}"
+            n += 1
+        return name
+
+    def _class(self, hint: str, schema: Mapping[str, Any], *, exact: bool = False) -> str:
+        name = hint if exact else self._unique(hint)
+        if name in self.classes or name in self._building:
+            return name
+        self._building.add(name)
+        props, required, doc = self._merge(schema)
+        cls = ClassDef(name, _clean_doc(doc))
+        seen: set[str] = set()
+        for wire, prop in props.items():
+            if not isinstance(prop, Mapping):
+                raise SpecError(f"property {name}.{wire} is not a schema")
+            attr = snake(wire)
+            if attr in seen:
+                raise SpecError(f"two properties of {name} map to {attr!r}")
+            seen.add(attr)
+            ptype = self.type_of(prop, name + pascal(wire))
+            cls.fields.append(
+                FieldDef(
+                    attr,
+                    wire,
+                    ptype,
+                    wire in required,
+                    _first_line(self.deref(prop).get("description") or prop.get("description")),
+                )
+            )
+        self._building.discard(name)
+        self.classes[name] = cls
+        return name
+
+
+class Builder:
+    """Operations → methods, with the overrides applied."""
+
+    def __init__(self, spec: Spec, overrides: Mapping[str, Any]) -> None:
+        self.spec = spec
+        self.overrides = overrides
+        self.types = TypeBuilder(spec, overrides.get("schemas") or {})
+        self.resources: dict[str, str] = dict(overrides.get("resources") or {})
+        self.methods: list[MethodDef] = []
+        self._request_patches: dict[str, Any] = dict(overrides.get("requests") or {})
+        for key, patch in self._request_patches.items():
+            if not str(patch.get("reason") or "").strip() or "schema" not in patch:
+                raise SpecError(f"request patch for {key!r} needs a schema and a reason")
+
+    def build(self) -> None:
+        names: dict[str, str] = {}
+        mapping = dict(self.overrides.get("operations") or {})
+        responses = dict(self.overrides.get("responses") or {})
+        for key, patch in responses.items():
+            if not str(patch.get("reason") or "").strip():
+                raise SpecError(f"response patch for {key!r} needs a reason")
+        seen_ops: set[str] = set()
+        for op in self.spec.operations():
+            if op.key in seen_ops:
+                raise SpecError(f"operation {op.key} appears twice in the spec")
+            seen_ops.add(op.key)
+            entry = mapping.pop(op.key, None)
+            if entry is None:
+                raise SpecError(f"operation {op.key} has no name in the overrides file")
+            if isinstance(entry, str):
+                entry = {"name": entry}
+            full = str(entry["name"])
+            if full in names:
+                raise SpecError(f"{full!r} names both {names[full]} and {op.key}")
+            names[full] = op.key
+            resource, _, method = full.rpartition(".")
+            if not resource or resource.count(".") > 1:
+                raise SpecError(f"{op.key}: {full!r} must be resource[.sub].method")
+            if resource not in self.resources:
+                raise SpecError(f"{op.key}: resource {resource!r} is not declared")
+            if not method.isidentifier() or keyword.iskeyword(method):
+                raise SpecError(f"{op.key}: {method!r} is not a method name")
+            limiter = entry.get("limiter")
+            if "method" in entry:
+                if not str(entry.get("reason") or "").strip():
+                    raise SpecError(f"{op.key}: a method override needs a reason")
+                op = attrs.evolve(op, method=str(entry["method"]).upper())
+                op.raw = {**op.raw, "x-method-reason": entry["reason"]}
+            self.methods.append(
+                self._method(
+                    op,
+                    resource,
+                    method,
+                    tuple(limiter) if limiter is not None else None,
+                    responses.pop(op.key, None),
+                )
+            )
+        if mapping:
+            raise SpecError(f"overrides name operations the spec lacks: {sorted(mapping)}")
+        if responses:
+            raise SpecError(f"response patches for operations the spec lacks: {sorted(responses)}")
+        if self._request_patches:
+            stale = sorted(self._request_patches)
+            raise SpecError(f"request patches that no longer apply: {stale}")
+        for res in self.resources:
+            parent, _, child = res.rpartition(".")
+            if parent and parent not in self.resources:
+                raise SpecError(f"sub-resource {res!r} has no parent resource")
+            if parent and f"{parent}.{child}" in names:
+                raise SpecError(f"{res!r} clashes with a method of the same name")
+
+    # -- one operation ------------------------------------------------------------------
+
+    def _response(self, op: Operation, patch: Mapping[str, Any] | None) -> tuple[Any, str]:
+        responses = op.raw.get("responses") or {}
+        codes = sorted(c for c in responses if str(c).startswith("2"))
+        if patch is not None and "schema" in patch:
+            return patch["schema"], "json"
+        for code in codes:
+            content = (responses[code] or {}).get("content") or {}
+            for ctype, body in content.items():
+                schema = (body or {}).get("schema")
+                if ctype in JSON_TYPES or ctype.endswith("+json"):
+                    return schema or {}, "json"
+                if ctype.startswith("text/") or ctype.endswith("xml"):
+                    return None, "text"
+                return None, "bytes"
+        return None, "none"
+
+    def _method(
+        self,
+        op: Operation,
+        resource: str,
+        name: str,
+        limiter: tuple[str, ...] | None,
+        patch: Mapping[str, Any] | None,
+    ) -> MethodDef:
+        hint = pascal(resource.replace(".", "_")) + pascal(name)
+        tb = self.types
+        path_args: list[Arg] = []
+        query_args: list[Arg] = []
+        header_args: list[Arg] = []
+        taken: set[str] = set()
+        placeholders = re.findall(r"{([^}]+)}", op.path)
+        by_name = {p.name: p for p in op.params if p.location == "path"}
+        for ph in placeholders:
+            param = by_name.get(ph) or Param(ph, "path", {"type": "string"}, True)
+            path_args.append(self._arg(param, hint, taken, path=True))
+        for param in op.params:
+            if param.location == "query":
+                query_args.append(self._arg(param, hint, taken))
+            elif param.location == "header":
+                header_args.append(self._arg(param, hint, taken))
+
+        body_kind, body_args = self._body(op, hint, taken)
+        schema, kind = self._response(op, patch)
+        page_item: str | None = None
+        returns = "None"
+        if kind == "json":
+            paginated = patch.get("paginated") if patch else None
+            item_schema = self._page_item(schema) if paginated is not False else None
+            wants_pages = all(any(a.wire == p for a in query_args) for p in PAGE_PARAMS)
+            if paginated and item_schema is None:
+                raise SpecError(f"{op.key}: paginated patch but no data array in the response")
+            if item_schema is not None and (wants_pages or paginated):
+                page_item = tb.type_of(item_schema, hint + "Item")
+                returns = f"Paginator[{page_item}]"
+                query_args = [a for a in query_args if a.wire not in PAGE_PARAMS]
+            else:
+                returns = tb.type_of(schema, hint + "Response") if schema else "Any"
+        elif kind == "bytes":
+            returns = "bytes"
+        elif kind == "text":
+            returns = "str"
+        doc_parts = [op.summary or name.replace("_", " ").capitalize()]
+        if op.description and op.description != op.summary:
+            doc_parts.append(_clean_doc(op.description))
+        if patch is not None:
+            doc_parts.append(f"Note: {_clean_doc(patch['reason'])}")
+        if "x-method-reason" in op.raw:
+            doc_parts.append(f"Note: sent as {op.method}: {_clean_doc(op.raw['x-method-reason'])}")
+        return MethodDef(
+            resource=resource,
+            name=name,
+            op=op,
+            path_args=path_args,
+            query_args=query_args,
+            header_args=header_args,
+            body_kind=body_kind,
+            body_args=body_args,
+            returns=returns,
+            response_kind=kind,
+            page_item=page_item,
+            limiter=limiter,
+            doc="\n\n".join(_clean_doc(p) for p in doc_parts if p),
+        )
+
+    def _page_item(self, schema: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        if not schema:
+            return None
+        props = self.types._merge(schema)[0] if self.types._is_object(schema) else {}
+        data = props.get("data")
+        if data is None:
+            return None
+        data = self.types.deref(data)
+        if data.get("type") != "array":
+            return None
+        items = data.get("items")
+        return items if isinstance(items, Mapping) else None
+
+    def _arg(self, param: Param, hint: str, taken: set[str], *, path: bool = False) -> Arg:
+        name = snake(param.name)
+        if name in taken:
+            name = f"{name}_{param.location}"
+        taken.add(name)
+        ptype = self.types.type_of(param.schema, hint + pascal(param.name), request=True)
+        if path and ptype not in ("int", "str"):
+            ptype = "int | str" if "int" in ptype else "str"
+        return Arg(name, param.name, ptype, param.required, _first_line(param.description))
+
+    def _body(self, op: Operation, hint: str, taken: set[str]) -> tuple[str | None, list[Arg]]:
+        body = op.raw.get("requestBody")
+        if not body:
+            return None, []
+        content = body.get("content") or {}
+        if len(content) != 1:
+            raise SpecError(f"{op.key}: expected one request content type, got {list(content)}")
+        ctype, media = next(iter(content.items()))
+        schema = (media or {}).get("schema") or {}
+        patch = self._request_patches.pop(op.key, None)
+        if patch is not None:
+            schema = patch["schema"]
+        kinds = {
+            "application/json": "json",
+            "multipart/form-data": "multipart",
+            "application/x-www-form-urlencoded": "form",
+            "application/octet-stream": "octet",
+        }
+        if ctype not in kinds:
+            raise SpecError(f"{op.key}: unsupported request content type {ctype!r}")
+        kind = kinds[ctype]
+        if kind == "octet":
+            taken.add("content")
+            return kind, [Arg("content", "", "bytes", True, "The bytes to send.")]
+        tb = self.types
+        options = schema.get("oneOf") or schema.get("anyOf")
+        props: dict[str, Any] = {}
+        required: set[str] = set()
+        if options:
+            # Alternatives (e.g. by npm name or by path): every field optional.
+            for option in options:
+                props.update(tb._merge(option)[0])
+        else:
+            resolved = tb.deref(schema)
+            if not tb._is_object(schema) and resolved.get("type") != "object":
+                raise SpecError(f"{op.key}: request body is not an object")
+            props, required, _ = tb._merge(schema)
+        args: list[Arg] = []
+        for wire, prop in props.items():
+            name = snake(wire)
+            if name in taken:
+                name = f"{name}_body"
+            taken.add(name)
+            ptype = tb.type_of(prop, hint + pascal(wire), request=True)
+            is_file = "FileInput" in ptype
+            args.append(
+                Arg(
+                    name,
+                    wire,
+                    ptype,
+                    wire in required,
+                    _first_line(tb.deref(prop).get("description") or prop.get("description")),
+                    is_file,
+                )
+            )
+        return kind, args

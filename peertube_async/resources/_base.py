@@ -1,0 +1,176 @@
+"""The small runtime surface generated resources are written against.
+
+A generated method only fills an :class:`Endpoint` with its arguments; encoding the
+path, dropping arguments that were not given, converting bodies, paging, and decoding the
+answer all happen here, so the core can change without regenerating anything.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from .._bodies import FileInput, FilePart, FormBody, MultipartBody, file_part
+from .._pagination import Page, Paginator
+from .._pipeline import Caller, encode_path
+from .._types import NOT_GIVEN
+
+__all__ = ["Endpoint", "FileInput", "Resource"]
+
+
+@attrs.frozen
+class Endpoint:
+    """One operation: its route, how its body is sent and what its answer decodes to."""
+
+    method: str
+    path: str
+    #: ``json`` (decoded, into ``model`` when set), ``none``, ``bytes`` or ``text``.
+    response: str = "json"
+    model: Any = None
+    #: ``json``, ``multipart``, ``form``, ``octet`` or None.
+    body: str | None = None
+    #: Item type when the answer is a ``{total, data}`` page.
+    page_item: Any = None
+    #: Multipart fields that carry files.
+    files: frozenset[str] = frozenset()
+
+
+def _given(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not values:
+        return {}
+    return {k: v for k, v in values.items() if v is not NOT_GIVEN}
+
+
+class Resource:
+    """Base of every resource: holds the caller (pipeline, converter, options)."""
+
+    def __init__(self, caller: Caller) -> None:
+        self._caller = caller
+
+    def _plain(self, value: Any) -> Any:
+        """JSON-ready form of a request value (models, enums, datetimes, sequences)."""
+        if value is None or isinstance(value, (str, int, float, bool)):
+            return value.value if isinstance(value, enum.Enum) else value
+        if isinstance(value, enum.Enum):
+            return value.value
+        if isinstance(value, datetime) or attrs.has(type(value)):
+            return self._caller.converter.unstructure(value)
+        if isinstance(value, Mapping):
+            return {str(k): self._plain(v) for k, v in value.items()}
+        if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+            return [self._plain(v) for v in value]
+        return value
+
+    def _encode_body(self, ep: Endpoint, body: Mapping[str, Any]) -> tuple[Any, Any]:
+        """(json, data) arguments for the pipeline."""
+        fields = _given(body)
+        if ep.body == "json":
+            return {k: self._plain(v) for k, v in fields.items()}, None
+        if ep.body == "octet":
+            content = fields.get("content", b"")
+            if not isinstance(content, (bytes, bytearray)):
+                raise TypeError("content must be bytes")
+            return None, bytes(content)
+        if ep.body == "form":
+            return None, FormBody({k: _text(self._plain(v)) for k, v in fields.items()})
+        parts: list[tuple[str, str | FilePart]] = []
+        for key, value in fields.items():
+            if key in ep.files:
+                parts.append((key, file_part(value, key)))
+            else:
+                _flatten(key, self._plain(value), parts)
+        return None, MultipartBody(tuple(parts))
+
+    async def _call(
+        self,
+        ep: Endpoint,
+        path: Sequence[Any] = (),
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, Any] | None = None,
+    ) -> Any:
+        url = encode_path(ep.path, *path)
+        json_body, data = (None, None) if ep.body is None else self._encode_body(ep, body or {})
+        head = {k: _text(self._plain(v)) for k, v in _given(headers).items()}
+        caller = self._caller
+        opts = caller.options
+        resp = await caller.pipeline.send(
+            ep.method,
+            url,
+            params={k: self._plain(v) for k, v in _given(query).items()},
+            json=json_body,
+            data=data,
+            headers=head or None,
+            priority=opts.priority,
+            max_wait=opts.max_wait,
+            timeout=opts.timeout,
+        )
+        if ep.response == "none":
+            return None
+        if ep.response == "bytes":
+            return resp.body
+        if ep.response == "text":
+            return resp.body.decode("utf-8", errors="replace")
+        from .._pipeline import decode_json
+
+        decoded = decode_json(resp, ep.method, url)
+        if ep.model is None:
+            return decoded
+        return caller.structure(decoded, ep.model, method=ep.method, path=url)
+
+    def _list(
+        self,
+        ep: Endpoint,
+        path: Sequence[Any] = (),
+        *,
+        query: Mapping[str, Any] | None = None,
+        headers: Mapping[str, Any] | None = None,
+        start: int = 0,
+        count: int | None = None,
+        limit: int | None = None,
+    ) -> Paginator[Any]:
+        page_type = Page[ep.page_item]  # type: ignore[name-defined]
+        fixed = _given(query)
+
+        async def fetch(first: int, size: int | None) -> Page[Any]:
+            params = dict(fixed, start=first)
+            if size is not None:
+                params["count"] = size
+            page = await self._call(
+                attrs.evolve(ep, model=page_type, page_item=None),
+                path,
+                query=params,
+                headers=headers,
+            )
+            assert isinstance(page, Page)
+            return page
+
+        return Paginator(fetch, start=start, count=count, limit=limit)
+
+
+def _flatten(key: str, value: Any, out: list[tuple[str, str | FilePart]]) -> None:
+    """Multipart fields the way PeerTube's body parser reads nested values back:
+    ``tags[0]``, ``scheduleUpdate[privacy]``."""
+    if isinstance(value, Mapping):
+        for sub, item in value.items():
+            _flatten(f"{key}[{sub}]", item, out)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _flatten(f"{key}[{i}]", item, out)
+    elif value is not None:
+        out.append((key, _text(value)))
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
