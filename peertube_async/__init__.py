@@ -4,6 +4,14 @@ Every call goes through a rate-aware scheduler seeded with PeerTube's documented
 and corrected live from the server's headers; errors become typed exceptions.
 """
 
+from ._auth import (
+    AuthError,
+    FileTokenStore,
+    MemoryTokenStore,
+    TokenPair,
+    TokenStore,
+    TwoFactorRequired,
+)
 from ._client import DEFAULT_USER_AGENT, PeerTube, normalize_instance_url
 from ._errors import (
     APIError,
@@ -40,14 +48,17 @@ __all__ = [
     "NOT_GIVEN",
     "APIError",
     "Account",
+    "AuthError",
     "Backoff",
     "BadRequest",
     "BucketSnapshot",
     "Conflict",
     "ConnectError",
     "ErrorCode",
+    "FileTokenStore",
     "Forbidden",
     "InvalidParam",
+    "MemoryTokenStore",
     "NotFound",
     "NotGiven",
     "Page",
@@ -63,7 +74,10 @@ __all__ = [
     "ResponseDecodeError",
     "Scheduler",
     "ServerError",
+    "TokenPair",
+    "TokenStore",
     "TransportError",
+    "TwoFactorRequired",
     "Unauthorized",
     "UnprocessableEntity",
     "UnsupportedMediaType",

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from ._auth import ADMINISTRATOR, MODERATOR, Authenticator, TokenPair, TokenStore
 from ._convert import make_converter
 from ._generated.resources import APIResources
 from ._pipeline import Backoff, Caller, CallOptions, Pipeline, origin_of
@@ -17,6 +18,7 @@ from ._ratelimit import BucketSnapshot, Pacing, RateLimit
 from ._scheduler import Priority, Scheduler
 from ._transport import Transport
 from ._version import __version__
+from .resources import Videos
 
 __all__ = ["DEFAULT_USER_AGENT", "PeerTube", "normalize_instance_url"]
 
@@ -67,12 +69,16 @@ class PeerTube(APIResources):
     limiting off (the server's answers are still honoured).
     """
 
+    videos: Videos
+
     def __init__(
         self,
         url: str | URL,
         *,
         session: aiohttp.ClientSession | None = None,
-        token: str | None = None,
+        token: str | TokenPair | None = None,
+        token_store: TokenStore | None = None,
+        staff_bypass: bool = False,
         timeout: float | None = 30.0,
         user_agent: str | None = DEFAULT_USER_AGENT,
         rate_limits: Mapping[str, RateLimit] | None = None,
@@ -105,14 +111,20 @@ class PeerTube(APIResources):
             retries=retries,
             rate_limit_retries=rate_limit_retries,
             backoff=backoff,
-            token=token,
         )
+        if isinstance(token, str):
+            token = TokenPair(access_token=token)
+        self._auth = Authenticator(pipeline, store=token_store, tokens=token)
+        pipeline.auth = self._auth
+        self._staff_bypass = staff_bypass
         options = CallOptions(priority=priority, max_wait=max_wait)
         self._bind(Caller(pipeline, make_converter(), options))
 
     def _bind(self, caller: Caller) -> None:
         self._caller = caller
         self._bind_resources(caller)
+        # Hand-written extensions of generated resources.
+        self.videos = Videos(caller)
 
     def __repr__(self) -> str:
         opts = self._caller.options
@@ -136,8 +148,46 @@ class PeerTube(APIResources):
             changes["timeout"] = timeout
         view = object.__new__(PeerTube)
         view.url = self.url
+        view._auth = self._auth
+        view._staff_bypass = self._staff_bypass
         view._bind(self._caller.evolve(**changes))
         return view
+
+    # -- authentication -------------------------------------------------------------
+
+    async def login(self, username: str, password: str, *, otp: str | None = None) -> None:
+        """Sign in with the OAuth password grant (``otp``: a two-factor code).
+
+        A pair kept in the token store for this instance and user is reused instead of
+        spending the login budget. Raises :class:`AuthError` (or
+        :class:`TwoFactorRequired`) when the server refuses; a refused login is never
+        retried on its own. When the login budget is spent, waits for it (at most the
+        client's ``max_wait``, else :class:`RateLimited`).
+        """
+        await self._auth.login(username, password, otp=otp, max_wait=self._caller.options.max_wait)
+        me = await self._caller.json("GET", "/api/v1/users/me")
+        role = me.get("role") if isinstance(me, dict) else None
+        role_id = role.get("id") if isinstance(role, dict) else role
+        self._auth.role = role_id if isinstance(role_id, int) else None
+        self._caller.pipeline.skip_local_wait = self._staff_bypass and self._auth.role in (
+            ADMINISTRATOR,
+            MODERATOR,
+        )
+
+    async def logout(self) -> None:
+        """Revoke the token on the server and forget it (here and in the token store)."""
+        await self._auth.logout()
+        self._caller.pipeline.skip_local_wait = False
+
+    @property
+    def tokens(self) -> TokenPair | None:
+        """The current token pair (its secrets never show in ``repr``)."""
+        return self._auth.tokens
+
+    @property
+    def role(self) -> int | None:
+        """The signed-in user's role: 0 administrator, 1 moderator, 2 user."""
+        return self._auth.role
 
     # -- lifecycle ------------------------------------------------------------------
 

@@ -13,12 +13,13 @@ Retry rules, in one place:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json as jsonlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import attrs
@@ -35,7 +36,7 @@ from ._errors import (
 from ._ratelimit import RateLimitHeaders
 from ._routes import limiter_classes
 from ._scheduler import Priority, Scheduler
-from ._transport import RawResponse, Transport
+from ._transport import RawResponse, StreamedResponse, Transport
 
 __all__ = [
     "Backoff",
@@ -54,6 +55,16 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({502, 503, 504})
 
 Params = Mapping[str, Any]
+
+
+class TokenSource(Protocol):
+    """What the pipeline asks of the client's authentication (see ``_auth``)."""
+
+    async def access_token(self) -> str | None:
+        """The bearer token to send now (refreshed first if about to expire)."""
+
+    async def after_unauthorized(self, used: str) -> bool:
+        """``used`` was refused as ``invalid_token``: refresh; True to send again."""
 
 
 def origin_of(url: URL) -> str:
@@ -130,7 +141,7 @@ class Pipeline:
         rate_limit_retries: int = 3,
         backoff: Backoff | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        token: str | None = None,
+        auth: TokenSource | None = None,
     ) -> None:
         self.base = base
         self.origin = origin_of(base)
@@ -140,19 +151,13 @@ class Pipeline:
         self.rate_limit_retries = rate_limit_retries
         self.backoff = backoff or Backoff()
         self._sleep = sleep
-        self._token = token
+        self.auth = auth
+        #: Skip local waiting (administrators and moderators are exempt on the server);
+        #: a real 429 is still obeyed.
+        self.skip_local_wait = False
 
     def __repr__(self) -> str:
         return f"Pipeline({self.origin})"
-
-    @property
-    def has_token(self) -> bool:
-        """Whether calls to the instance carry a bearer token."""
-        return self._token is not None
-
-    def set_token(self, token: str | None) -> None:
-        """Use ``token`` (or none) for the following calls."""
-        self._token = token
 
     def url_for(self, path: str) -> URL:
         """An absolute URL for an instance path (already encoded) or absolute URL."""
@@ -161,6 +166,53 @@ class Pipeline:
         if not path.startswith("/"):
             path = "/api/v1/" + path
         return self.base.join(URL(path, encoded=True))
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        priority: int = Priority.NORMAL,
+        timeout: float | None = None,
+    ) -> AsyncIterator[StreamedResponse]:
+        """A scheduled request whose answer body is streamed; error answers raise.
+
+        The bearer token is sent to the instance's own origin only, never to the hosts
+        of remote or object-storage files.
+        """
+        method = method.upper()
+        url = self.url_for(path)
+        origin = origin_of(url)
+        send_headers = dict(headers or {})
+        if self.auth is not None and origin == self.origin:
+            token = await self.auth.access_token()
+            if token is not None:
+                send_headers["Authorization"] = f"Bearer {token}"
+        names = limiter_classes(method, url.path)
+        ticket = await self.scheduler.acquire(origin, names, priority=priority)
+        try:
+            async with self.transport.stream(
+                method, url, headers=send_headers, timeout=timeout
+            ) as resp:
+                hdr = RateLimitHeaders.parse(resp.headers) if ticket.reservations else None
+                self.scheduler.complete(ticket, resp.status, hdr)
+                if resp.status >= 400:
+                    raise error_from_response(
+                        status=resp.status,
+                        headers=resp.headers,
+                        body=await resp.read(),
+                        method=method,
+                        url=url.raw_path_qs,
+                    )
+                yield resp
+        except ConnectError:
+            self.scheduler.release(ticket)
+            raise
+        except BaseException:
+            self.scheduler.complete(ticket, None, None)
+            raise
 
     async def send(
         self,
@@ -174,8 +226,14 @@ class Pipeline:
         priority: int = Priority.NORMAL,
         max_wait: float | None = None,
         timeout: float | None = None,
+        authenticate: bool = True,
+        rate_limit_retries: int | None = None,
+        retries: int | None = None,
     ) -> RawResponse:
-        """Send through the whole pipeline; returns the 2xx/3xx answer or raises."""
+        """Send through the whole pipeline; returns the 2xx/3xx answer or raises.
+
+        ``authenticate=False`` sends no bearer token (token requests themselves).
+        """
         method = method.upper()
         url = self.url_for(path)
         query = build_query(params)
@@ -184,9 +242,12 @@ class Pipeline:
         origin = origin_of(url)
         names = limiter_classes(method, url.path)
         send_headers = dict(headers or {})
-        if self._token is not None and origin == self.origin:
-            # The bearer token goes to the instance's own origin only.
-            send_headers["Authorization"] = f"Bearer {self._token}"
+        # The bearer token goes to the instance's own origin only.
+        auth = self.auth if authenticate and origin == self.origin else None
+        used_token: str | None = None
+        replayed = False
+        max_limited = self.rate_limit_retries if rate_limit_retries is None else rate_limit_retries
+        max_failures = self.retries if retries is None else retries
         body: Any = data
         if json is not None:
             body = jsonlib.dumps(json, separators=(",", ":")).encode()
@@ -196,8 +257,16 @@ class Pipeline:
         limited = 0
         failures = 0
         while True:
+            if auth is not None:
+                used_token = await auth.access_token()
+                if used_token is not None:
+                    send_headers["Authorization"] = f"Bearer {used_token}"
             ticket = await self.scheduler.acquire(
-                origin, names, priority=priority, max_wait=max_wait
+                origin,
+                names,
+                priority=priority,
+                max_wait=max_wait,
+                bypass=self.skip_local_wait and used_token is not None,
             )
             try:
                 started = time.perf_counter()
@@ -206,14 +275,14 @@ class Pipeline:
                 )
             except ConnectError:
                 self.scheduler.release(ticket)
-                if failures >= self.retries or not _replayable(body):
+                if failures >= max_failures or not _replayable(body):
                     raise
                 await self._sleep(self.backoff.delay(failures))
                 failures += 1
                 continue
             except TransportError:
                 self.scheduler.complete(ticket, None, None)
-                if failures >= self.retries or method not in IDEMPOTENT or not _replayable(body):
+                if failures >= max_failures or method not in IDEMPOTENT or not _replayable(body):
                     raise
                 await self._sleep(self.backoff.delay(failures))
                 failures += 1
@@ -222,7 +291,8 @@ class Pipeline:
                 # Cancelled mid-flight: the request may have reached the server.
                 self.scheduler.complete(ticket, None, None)
                 raise
-            hdr = RateLimitHeaders.parse(resp.headers) if names else None
+            # Headers only matter to buckets that hold a place for this call.
+            hdr = RateLimitHeaders.parse(resp.headers) if ticket.reservations else None
             self.scheduler.complete(ticket, resp.status, hdr)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
@@ -238,7 +308,7 @@ class Pipeline:
                 if hdr is None:
                     hdr = RateLimitHeaders.parse(resp.headers)
                 error = self._rate_limited(method, shown, names, hdr)
-                if limited >= self.rate_limit_retries or not _replayable(body):
+                if limited >= max_limited or not _replayable(body):
                     raise error
                 wait = error.retry_after
                 if max_wait is not None and wait is not None and wait > max_wait:
@@ -253,7 +323,7 @@ class Pipeline:
             if (
                 resp.status in RETRY_STATUSES
                 and method in IDEMPOTENT
-                and failures < self.retries
+                and failures < max_failures
                 and _replayable(body)
             ):
                 pause = self.backoff.delay(failures)
@@ -262,13 +332,26 @@ class Pipeline:
                 await self._sleep(pause)
                 failures += 1
                 continue
-            raise error_from_response(
+            failure = error_from_response(
                 status=resp.status,
                 headers=resp.headers,
                 body=resp.body,
                 method=method,
                 url=shown,
             )
+            if (
+                resp.status == 401
+                and auth is not None
+                and used_token is not None
+                and not replayed
+                and failure.code is not None
+                and failure.code.value == "invalid_token"
+                and _replayable(body)
+                and await auth.after_unauthorized(used_token)
+            ):
+                replayed = True
+                continue
+            raise failure
 
     def _rate_limited(
         self, method: str, shown: str, names: Sequence[str], hdr: RateLimitHeaders

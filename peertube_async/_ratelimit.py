@@ -26,6 +26,7 @@ seconds) and schedules its own timers from :meth:`Bucket.ready_at`.
 from __future__ import annotations
 
 import email.utils
+import functools
 import math
 from collections.abc import Mapping
 from typing import Literal
@@ -51,6 +52,9 @@ _HORIZON_WINDOWS = 3.0
 _HEADER_SLACK = 2.0
 #: Added to every window end: the two clocks tick at slightly different rates.
 _MARGIN = 0.001
+#: In smooth pacing, how far behind its grid (as a share of the window) a bucket may
+#: catch up with closer-spaced grants.
+_CATCH_UP = 0.1
 
 
 @attrs.frozen
@@ -105,6 +109,12 @@ def _date_header(headers: Mapping[str, str]) -> float | None:
     raw = headers.get("Date")
     if not raw:
         return None
+    return _parse_http_date(raw)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_http_date(raw: str) -> float | None:
+    # ``Date`` changes once a second while answers arrive by the thousand: parse it once.
     try:
         parsed = email.utils.parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -303,8 +313,11 @@ class Bucket:
             cur.end_lo = opened + self.window
         cur.count += 1
         cur.in_flight += 1
-        # Keep the smooth schedule without drifting when a timer fires a little late.
-        base = self._next_slot if now - self._next_slot < self.spacing else now
+        # Smooth slots stay on one grid: a grant delayed a little by a window's opening
+        # (or a late timer) is caught up by the next slots instead of pushing every later
+        # one back. After a longer pause the grid starts again: no burst.
+        late = now - self._next_slot
+        base = self._next_slot if late <= self.window * _CATCH_UP else now
         self._next_slot = base + self.spacing
         res = Reservation(sent_at=now, window=cur)
         self._in_flight.add(res)

@@ -184,13 +184,15 @@ class Scheduler:
         *,
         priority: int = Priority.NORMAL,
         max_wait: float | None = None,
+        bypass: bool = False,
     ) -> Ticket:
         """Wait for a place in every bucket of ``names`` and reserve it.
 
         Raises :class:`RateLimited` (nothing sent) when the wait would exceed
-        ``max_wait`` seconds.
+        ``max_wait`` seconds. ``bypass`` grants at once without reserving (callers the
+        server exempts from its limits).
         """
-        if not self.enabled or not names:
+        if not self.enabled or not names or bypass:
             return Ticket(origin, names, (), ())
         queue = self._queue(origin, names)
         now = self.now()

@@ -10,7 +10,8 @@ followed: PeerTube's API does not redirect, and following one could carry the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -21,7 +22,7 @@ from yarl import URL
 from ._bodies import FilePart, FormBody, MultipartBody
 from ._errors import ConnectError, RequestTimeout, TransportError
 
-__all__ = ["RawResponse", "Transport"]
+__all__ = ["RawResponse", "StreamedResponse", "Transport"]
 
 
 @attrs.frozen
@@ -70,6 +71,42 @@ class Transport:
             await self._session.close()
             self._session = None
 
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: URL,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[StreamedResponse]:
+        """Send a request whose answer is read as a stream (see :class:`StreamedResponse`).
+
+        ``timeout`` bounds each read, not the whole transfer.
+        """
+        shown = url.path
+        client_timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout, sock_connect=timeout)
+        try:
+            ctx = self.session.request(
+                method,
+                url,
+                headers=dict(headers or {}),
+                allow_redirects=False,
+                timeout=client_timeout,
+            )
+            async with ctx as resp:
+                yield StreamedResponse(resp, method, shown)
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectError(
+                f"cannot connect to {url.host}:{url.port}: {exc.os_error}",
+                method=method,
+                url=shown,
+            ) from exc
+        except asyncio.TimeoutError as exc:
+            raise RequestTimeout("request timed out", method=method, url=shown) from exc
+        except aiohttp.ClientError as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}", method=method, url=shown) from exc
+
     async def send(
         self,
         method: str,
@@ -112,6 +149,34 @@ class Transport:
         finally:
             for handle in opened:
                 handle.close()
+
+
+class StreamedResponse:
+    """An answer whose body is read piece by piece (downloads)."""
+
+    def __init__(self, resp: aiohttp.ClientResponse, method: str, shown: str) -> None:
+        self._resp = resp
+        self._method = method
+        self._shown = shown
+        self.status = resp.status
+        self.reason = resp.reason or ""
+        self.headers: CIMultiDictProxy[str] = resp.headers
+
+    async def read(self) -> bytes:
+        """The whole remaining body (for error answers, which are small)."""
+        return await self._resp.read()
+
+    async def chunks(self, size: int = 1 << 20) -> AsyncIterator[bytes]:
+        """The body in pieces of at most ``size`` bytes."""
+        try:
+            async for piece in self._resp.content.iter_chunked(size):
+                yield piece
+        except asyncio.TimeoutError as exc:
+            raise RequestTimeout("download stalled", method=self._method, url=self._shown) from exc
+        except aiohttp.ClientError as exc:
+            raise TransportError(
+                f"{type(exc).__name__}: {exc}", method=self._method, url=self._shown
+            ) from exc
 
 
 def _form_data(body: MultipartBody, opened: list[Any]) -> aiohttp.FormData:

@@ -12,8 +12,8 @@ from typing import Any
 
 from .._pagination import Paginator
 from .._pipeline import Caller
+from .._resource import Endpoint, FileInput, Resource
 from .._types import NOT_GIVEN, NotGiven
-from ..resources._base import Endpoint, FileInput, Resource
 from . import models as m
 
 __all__ = [
@@ -79,7 +79,7 @@ _STATIC_FILES_GET_HLS_FILE = Endpoint("GET", "/static/streaming-playlists/hls/{f
 _STATIC_FILES_GET_PRIVATE_HLS_FILE = Endpoint(
     "GET", "/static/streaming-playlists/hls/private/{filename}", "none"
 )
-_VIDEOS_DOWNLOAD = Endpoint("GET", "/download/videos/generate/{videoIdOrUUID}", "none")
+_VIDEOS_GENERATE_DOWNLOAD = Endpoint("GET", "/download/videos/generate/{videoIdOrUUID}", "none")
 _FEEDS_GET_VIDEO_COMMENTS = Endpoint("GET", "/feeds/video-comments.{format}", "text")
 _FEEDS_GET_VIDEOS = Endpoint("GET", "/feeds/videos.{format}", "text")
 _FEEDS_GET_SUBSCRIPTION_VIDEOS = Endpoint("GET", "/feeds/subscriptions.{format}", "text")
@@ -6920,7 +6920,7 @@ class VideosResource(Resource):
         """
         await self._call(_VIDEOS_DELETE, (id,))
 
-    async def download(
+    async def generate_download(
         self,
         video_id_or_uuid: int | str,
         *,
@@ -6941,7 +6941,7 @@ class VideosResource(Resource):
           PeerTube so you don't need to provide an OAuth token in the request header.
         """
         await self._call(
-            _VIDEOS_DOWNLOAD,
+            _VIDEOS_GENERATE_DOWNLOAD,
             (video_id_or_uuid,),
             query={"videoFileIds": video_file_ids, "videoFileToken": video_file_token},
         )

@@ -35,7 +35,7 @@ OPERATIONS: dict[str, str] = {
     "GET /static/web-videos/private/{filename}": "static_files.get_private_web_video_file",
     "GET /static/streaming-playlists/hls/{filename}": "static_files.get_hls_file",
     "GET /static/streaming-playlists/hls/private/{filename}": "static_files.get_private_hls_file",
-    "GET /download/videos/generate/{videoIdOrUUID}": "videos.download",
+    "GET /download/videos/generate/{videoIdOrUUID}": "videos.generate_download",
     "GET /feeds/video-comments.{format}": "feeds.get_video_comments",
     "GET /feeds/videos.{format}": "feeds.get_videos",
     "GET /feeds/subscriptions.{format}": "feeds.get_subscription_videos",

@@ -161,7 +161,7 @@ def render_resources(builder: Builder, head: str) -> str:
         "from .._pagination import Paginator",
         "from .._pipeline import Caller",
         "from .._types import NOT_GIVEN, NotGiven",
-        "from ..resources._base import Endpoint, FileInput, Resource",
+        "from .._resource import Endpoint, FileInput, Resource",
         "from . import models as m",
         "",
         "__all__ = [",

@@ -1,6 +1,5 @@
-"""Hand-written parts of the resources: the runtime the generated code is written against,
-and extensions of generated resources."""
+"""Hand-written extensions of generated resources (uploads and downloads)."""
 
-from ._base import Endpoint, Resource
+from ._videos import DownloadError, UploadError, UploadState, Videos
 
-__all__ = ["Endpoint", "Resource"]
+__all__ = ["DownloadError", "UploadError", "UploadState", "Videos"]

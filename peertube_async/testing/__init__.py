@@ -1,9 +1,11 @@
 """A local PeerTube server for tests, benchmarks and the ``sandbox`` command.
 
-:class:`FakeInstance` answers the main read endpoints of the PeerTube REST API, its OAuth
-password and refresh grants, and rate-limits every request the way a default PeerTube 6.3
-does (same counters, headers, 429 body and admin bypass). :class:`ServerLimiter` is that
-rate limiter alone, on an injectable clock.
+:class:`FakeInstance` answers the main read endpoints of the PeerTube REST API and its
+OAuth endpoints (password grant with optional two-factor codes, refresh grant with token
+rotation, token revocation, expiring access tokens), and rate-limits every request the way
+a default PeerTube 6.3 does (same counters, headers, 429 body and admin bypass).
+:class:`ServerLimiter` is that rate limiter alone, on an injectable clock, and
+:func:`totp_code` computes the one-time codes a two-factor login needs.
 
 Example::
 
@@ -21,6 +23,7 @@ Example::
 from ._data import BASE58_ALPHABET, DEFAULT_PASSWORDS, short_to_uuid, uuid_to_short
 from ._fake import FakeInstance, FakeStats, SeededVideo, TokenPair, client_key
 from ._limiter import DEFAULT_LIMITS, Decision, ServerLimiter
+from ._otp import totp_code
 
 __all__ = [
     "BASE58_ALPHABET",
@@ -34,5 +37,6 @@ __all__ = [
     "TokenPair",
     "client_key",
     "short_to_uuid",
+    "totp_code",
     "uuid_to_short",
 ]

@@ -50,6 +50,7 @@ from ._data import (
     sortable,
 )
 from ._limiter import DEFAULT_LIMITS, ServerLimiter
+from ._otp import decode_secret, new_secret, totp_code, totp_valid
 
 __all__ = ["FakeInstance", "FakeStats", "SeededVideo", "TokenPair", "client_key"]
 
@@ -57,6 +58,12 @@ _JSON = "application/json; charset=utf-8"
 _PROBLEM = "application/problem+json; charset=utf-8"
 _HTML = "text/html; charset=utf-8"
 _TOO_MANY_BODY = b"Too many requests, please try again later."
+
+# OTP in server/core/initializers/constants.ts: the request header carrying the code, and
+# the value the token endpoint answers in it when a two-factor account sent none.
+_OTP_HEADER = "x-peertube-otp"
+_OTP_REQUIRED = "required; app"
+_TOKEN_ROUTE = "/api/v1/users/token"
 
 # Sent first on every API response, in the real server's order (helmet, cors, PeerTube).
 _BASE_HEADERS: tuple[tuple[str, str], ...] = (
@@ -178,8 +185,17 @@ class FakeStats:
         requests: requests answered on ``/api/v1``.
         rate_limited: 429 responses sent.
         bypassed: over-limit requests let through for an administrator or moderator.
+        token_requests: ``POST /api/v1/users/token`` requests, whatever their outcome
+            (refused by a rate limiter included).
+        grant_types: ``grant_type`` as sent (``""`` when absent) -> token requests that
+            reached the OAuth handler, i.e. were not refused by a rate limiter.
         logins: successful password grants.
         refreshes: successful refresh-token grants.
+        revocations: successful ``POST /api/v1/users/revoke-token`` requests.
+        authorized_requests: ``/api/v1`` requests that carried an ``Authorization`` header,
+            whatever its value.
+        authorized_routes: like ``routes``, counting only requests with an
+            ``Authorization`` header.
         in_flight: requests being handled right now.
         max_in_flight: the most requests handled at the same time.
         limiter_hits: limiter class -> requests it counted (hits later handed back by
@@ -193,8 +209,13 @@ class FakeStats:
     requests: int = 0
     rate_limited: int = 0
     bypassed: int = 0
+    token_requests: int = 0
+    grant_types: dict[str, int] = field(default_factory=dict)
     logins: int = 0
     refreshes: int = 0
+    revocations: int = 0
+    authorized_requests: int = 0
+    authorized_routes: dict[str, int] = field(default_factory=dict)
     in_flight: int = 0
     max_in_flight: int = 0
     limiter_hits: dict[str, int] = field(default_factory=dict)
@@ -233,18 +254,26 @@ class TokenPair:
 class _Exchange:
     """State of one request on its way through the emulated middleware chain."""
 
-    __slots__ = ("docs", "headers", "user")
+    __slots__ = ("docs", "headers", "session")
 
     def __init__(self) -> None:
         self.headers: dict[str, str] = dict(_BASE_HEADERS)
         self.docs: str | None = None
-        self.user: User | None = None
+        self.session: _Session | None = None
 
 
 @dataclass(eq=False)
 class _Session:
+    """One row of PeerTube's ``oAuthToken`` table: an access and a refresh token.
+
+    Times are whole milliseconds, as the JavaScript ``Date`` objects PeerTube compares.
+    """
+
     user: User
     tokens: TokenPair
+    issued_ms: int
+    access_expires_ms: int
+    refresh_expires_ms: int
 
 
 _Handler = Callable[[web.Request, _Exchange], Awaitable[web.Response]]
@@ -278,13 +307,17 @@ class FakeInstance:
             "alice": "alice-password"}``.
         moderator: name of an optional moderator; its password comes from ``users``, or
             is ``"<name>-password"``.
+        two_factor: username -> base32 OTP secret, for users who log in with two-factor
+            authentication (see :meth:`enable_two_factor` and :meth:`totp`).
         limits: limiter class -> ``(max, window_seconds)``, overriding
             :data:`~peertube_async.testing.DEFAULT_LIMITS` (``api`` 50 per 10 s, ``login``
             15 per 300 s, ``signup`` 2 per 300 s, ``ask_send_email`` 3 per 300 s). Windows
             may be fractions of a second.
         rate_limit: ``False`` turns limiting off: no counting and no rate-limit headers.
-        access_token_lifetime: seconds an access token lives (PeerTube: one day).
-        refresh_token_lifetime: seconds a refresh token lives (PeerTube: two weeks).
+        access_token_lifetime: seconds an access token lives (PeerTube: one day); kept
+            to the millisecond.
+        refresh_token_lifetime: seconds a refresh token lives (PeerTube: two weeks); kept
+            to the millisecond.
         signup_allowed: whether direct registration (``POST /api/v1/users/register``)
             creates users; PeerTube's default, ``False``, answers 403.
         host: address to bind, ``127.0.0.1`` by default.
@@ -293,6 +326,12 @@ class FakeInstance:
             header; a test may pass a fake clock to move time or skew the server's clock.
         keepalive_timeout: seconds an idle keep-alive connection stays open (Node's
             default, 5).
+
+    OAuth follows PeerTube's own implementation (``server/core/lib/auth/oauth.ts``): the
+    password grant, with the ``x-peertube-otp`` header for two-factor accounts; the
+    refresh grant, which revokes the old pair; ``POST /api/v1/users/revoke-token``; access
+    tokens that stop working after ``access_token_lifetime``. ``GET /api/v1/users/me``
+    answers the token's user with its role (0 Administrator, 1 Moderator, 2 User).
 
     An instance serves once: after :meth:`close` it cannot be started again.
     """
@@ -303,6 +342,7 @@ class FakeInstance:
         videos: int = 40,
         users: Mapping[str, str] | None = None,
         moderator: str | None = None,
+        two_factor: Mapping[str, str] | None = None,
         limits: Mapping[str, tuple[int, float]] | None = None,
         rate_limit: bool = True,
         access_token_lifetime: float = 86400.0,
@@ -334,6 +374,12 @@ class FakeInstance:
         self.video_count = videos
         self._accounts = _resolve_users(users, moderator)
         self.passwords: Mapping[str, str] = {name: pw for name, pw, _ in self._accounts}
+        self._otp_secrets: dict[str, str] = {}
+        for name, secret in (two_factor or {}).items():
+            if name not in self.passwords:
+                raise ValueError(f"two_factor names an unknown user {name!r}")
+            decode_secret(secret)
+            self._otp_secrets[name] = secret
         self.client_id = secrets.token_hex(16)
         self.client_secret = secrets.token_hex(16)
         self.stats = FakeStats()
@@ -483,11 +529,70 @@ class FakeInstance:
             limiter.reset()
 
     def issue_tokens(self, username: str) -> TokenPair:
-        """Log ``username`` in without HTTP and without spending any rate limit."""
+        """Log ``username`` in without HTTP, without spending any rate limit and without
+        two-factor authentication."""
         user = self._require_catalog().user_by_login(username)
         if user is None:
             raise KeyError(username)
         return self._open_session(user).tokens
+
+    def revoke_tokens(self, token: str) -> bool:
+        """End the session of an access or refresh token, as if the user had logged out
+        elsewhere. Returns whether such a session existed."""
+        session = self._sessions_by_access.get(token) or self._sessions_by_refresh.get(token)
+        if session is None:
+            return False
+        self._close_session(session)
+        return True
+
+    def enable_two_factor(self, username: str, secret: str | None = None) -> str:
+        """Require a one-time password from ``username`` at login; returns the secret.
+
+        Args:
+            username: a configured user, or once started any user (also by e-mail).
+            secret: base32 secret to use; a new random one (20 bytes, as PeerTube
+                generates them) when omitted.
+
+        Raises:
+            KeyError: no such user.
+            ValueError: ``secret`` is not base32.
+        """
+        name = self._username(username)
+        if secret is None:
+            secret = new_secret()
+        else:
+            decode_secret(secret)
+        self._otp_secrets[name] = secret
+        return secret
+
+    def disable_two_factor(self, username: str) -> None:
+        """Let ``username`` log in with a password alone again."""
+        self._otp_secrets.pop(self._username(username), None)
+
+    def totp(self, username: str, at: float | None = None) -> str:
+        """The 6-digit code ``username``'s authenticator app shows at UNIX time ``at``.
+
+        ``at`` defaults to the server's clock. The server also accepts the codes of the
+        30-second steps just before and after.
+
+        Raises:
+            KeyError: no such user, or the user has no two-factor authentication.
+        """
+        name = self._username(username)
+        secret = self._otp_secrets.get(name)
+        if secret is None:
+            raise KeyError(f"{name!r} has no two-factor authentication")
+        return totp_code(secret, self._clock() if at is None else at)
+
+    def _username(self, login: str) -> str:
+        if self._catalog is not None:
+            user = self._catalog.user_by_login(login)
+            if user is None:
+                raise KeyError(login)
+            return user.username
+        if login not in self.passwords:
+            raise KeyError(login)
+        return login
 
     # Routes -----------------------------------------------------------------------------
 
@@ -508,6 +613,7 @@ class FakeInstance:
         get(f"{api}/users/me", self._get_me)
         post = self._route_post
         post(f"{api}/users/token", self._token, "login")
+        post(f"{api}/users/revoke-token", self._revoke_token)
         post(f"{api}/users/register", self._register, "signup")
         post(f"{api}/users/registrations/request", self._request_registration, "signup")
         post(f"{api}/users/ask-send-verify-email", self._ask_verify_email, "ask_send_email")
@@ -521,8 +627,8 @@ class FakeInstance:
     def _route_get(self, path: str, handler: _Handler) -> None:
         self._add(web.get(path, self._endpoint(path, handler, ())))
 
-    def _route_post(self, path: str, handler: _Handler, limiter: str) -> None:
-        self._add(web.post(path, self._endpoint(path, handler, (limiter,))))
+    def _route_post(self, path: str, handler: _Handler, *limiters: str) -> None:
+        self._add(web.post(path, self._endpoint(path, handler, limiters)))
 
     def _add(self, route: web.RouteDef) -> None:
         self.app.router.add_routes([route])
@@ -542,6 +648,11 @@ class FakeInstance:
         stats.requests += 1
         route_name = f"{request.method} {route.template or request.path}"
         stats.routes[route_name] = stats.routes.get(route_name, 0) + 1
+        if "Authorization" in request.headers:
+            stats.authorized_requests += 1
+            stats.authorized_routes[route_name] = stats.authorized_routes.get(route_name, 0) + 1
+        if route.template == _TOKEN_ROUTE:
+            stats.token_requests += 1
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         try:
@@ -691,8 +802,13 @@ class FakeInstance:
         code: str | None = None,
         instance: str | None = None,
         data: Mapping[str, Any] | None = None,
+        extra: tuple[tuple[str, str], ...] = (),
     ) -> web.Response:
-        """PeerTube's ``res.fail()``: an RFC 7807 body with its extensions, in its order."""
+        """PeerTube's ``res.fail()``: an RFC 7807 body with its extensions, in its order.
+
+        ``extra`` headers are those a handler set before failing; they precede
+        ``Content-Type``.
+        """
         body: dict[str, Any] = {"type": error_type(code) if code else "about:blank"}
         if code is None:
             body["title"] = http.HTTPStatus(status).phrase
@@ -708,7 +824,7 @@ class FakeInstance:
         if code is not None:
             body["code"] = code
         body["error"] = detail
-        return self._respond(request, exchange, status, dumps(body), _PROBLEM)
+        return self._respond(request, exchange, status, dumps(body), _PROBLEM, extra=extra)
 
     def _invalid(
         self, request: web.Request, exchange: _Exchange, errors: Mapping[str, dict[str, Any]]
@@ -727,8 +843,20 @@ class FakeInstance:
 
     def _authenticate(self, request: web.Request, exchange: _Exchange) -> User | web.Response:
         """PeerTube's ``authenticate`` middleware: the user, or the error to send."""
-        if exchange.user is not None:
-            return exchange.user
+        outcome = self._authenticate_session(request, exchange)
+        return outcome.user if isinstance(outcome, _Session) else outcome
+
+    def _authenticate_session(
+        self, request: web.Request, exchange: _Exchange
+    ) -> _Session | web.Response:
+        """The session of the request's bearer token, or the error to send.
+
+        node-oauth2-server's authenticate handler refuses a token it does not know and one
+        whose ``accessTokenExpiresAt < new Date()``; PeerTube's middleware
+        (``server/core/middlewares/auth.ts``) words every refusal "Token is invalid".
+        """
+        if exchange.session is not None:
+            return exchange.session
         header = request.headers.get("Authorization")
         if not header:
             if "access_token" in request.query:
@@ -738,10 +866,10 @@ class FakeInstance:
         if match is None or "access_token" in request.query:
             return self._token_refused(request, exchange, 400, "invalid_request")
         session = self._sessions_by_access.get(match[1])
-        if session is None or session.tokens.access_token_expires_at < self._clock():
+        if session is None or session.access_expires_ms < self._now_ms():
             return self._token_refused(request, exchange, 401, "invalid_token")
-        exchange.user = session.user
-        return session.user
+        exchange.session = session
+        return session
 
     def _optional_authenticate(
         self, request: web.Request, exchange: _Exchange
@@ -757,15 +885,23 @@ class FakeInstance:
     ) -> web.Response:
         return self._problem(request, exchange, status, "Token is invalid", code=code)
 
+    def _now_ms(self) -> int:
+        """The clock as JavaScript's ``Date.now()``: whole milliseconds."""
+        return math.floor(self._clock() * 1000)
+
     def _open_session(self, user: User) -> _Session:
-        now = self._clock()
+        # buildToken in server/core/lib/auth/oauth.ts: two SHA-1 hex digests, expiry dates
+        # of Date.now() plus each lifetime.
+        issued = self._now_ms()
+        access_expires = issued + round(self.access_token_lifetime * 1000)
+        refresh_expires = issued + round(self.refresh_token_lifetime * 1000)
         tokens = TokenPair(
             access_token=secrets.token_hex(20),
             refresh_token=secrets.token_hex(20),
-            access_token_expires_at=now + self.access_token_lifetime,
-            refresh_token_expires_at=now + self.refresh_token_lifetime,
+            access_token_expires_at=access_expires / 1000,
+            refresh_token_expires_at=refresh_expires / 1000,
         )
-        session = _Session(user, tokens)
+        session = _Session(user, tokens, issued, access_expires, refresh_expires)
         self._sessions_by_access[tokens.access_token] = session
         self._sessions_by_refresh[tokens.refresh_token] = session
         return session
@@ -963,36 +1099,48 @@ class FakeInstance:
         user = self._authenticate(request, exchange)
         if isinstance(user, web.Response):
             return user
-        return self._json(request, exchange, dumps(self._require_catalog().user_me(user)))
+        body = self._require_catalog().user_me(user)
+        body["twoFactorEnabled"] = user.username in self._otp_secrets
+        return self._json(request, exchange, dumps(body))
 
     async def _token(self, request: web.Request, exchange: _Exchange) -> web.Response:
-        """node-oauth2-server's token handler, as PeerTube wraps it."""
-        exchange.docs = "getOAuthToken"
+        """``POST /api/v1/users/token``: PeerTube's ``handleOAuthToken``.
 
-        def fail(code: str, message: str, status: int = 400) -> web.Response:
-            return self._problem(request, exchange, status, message, code=code)
+        The checks run in the order of ``server/core/lib/auth/oauth.ts``; ``handleToken``
+        in ``server/core/controllers/api/users/token.ts`` turns each error into a problem
+        whose status is the error's ``code`` and whose ``code`` is its ``name``.
+        """
+        exchange.docs = "getOAuthToken"
+        stats = self.stats
+        body = await self._read_body(request)
+        sent_grant = body.get("grant_type")
+        grant_key = sent_grant if isinstance(sent_grant, str) else ""
+        stats.grant_types[grant_key] = stats.grant_types.get(grant_key, 0) + 1
+
+        def fail(
+            code: str, message: str, status: int = 400, extra: tuple[tuple[str, str], ...] = ()
+        ) -> web.Response:
+            return self._problem(request, exchange, status, message, code=code, extra=extra)
 
         if request.content_type != "application/x-www-form-urlencoded":
             return fail(
                 "invalid_request",
                 "Invalid request: content must be application/x-www-form-urlencoded",
             )
-        form = await request.post()
 
         def param(name: str) -> str:
-            value = form.get(name)
+            value = body.get(name)
             return value if isinstance(value, str) else ""
 
-        client_id = param("client_id")
-        if not client_id:
+        client_id, client_secret = param("client_id"), param("client_secret")
+        if not client_id or not client_secret:
             return fail("invalid_client", "Invalid client: cannot retrieve client credentials")
-        if client_id != self.client_id or param("client_secret") != self.client_secret:
+        if client_id != self.client_id or client_secret != self.client_secret:
             return fail("invalid_client", "Invalid client: client is invalid")
         grant_type = param("grant_type")
         if not grant_type:
             return fail("invalid_request", "Missing parameter: `grant_type`")
 
-        now = self._clock()
         if grant_type == "password":
             username, password = param("username"), param("password")
             if not username:
@@ -1002,9 +1150,22 @@ class FakeInstance:
             user = self._require_catalog().user_by_login(username)
             if user is None or user.password != password:
                 return fail("invalid_grant", "Invalid grant: user credentials are invalid")
-            user.last_login_date = now
+            # MissingTwoFactorError (401, with the header telling the client to ask for a
+            # code) and InvalidTwoFactorError (400), after the password was accepted.
+            secret = self._otp_secrets.get(user.username)
+            if secret is not None:
+                code = request.headers.get(_OTP_HEADER, "")
+                if not code:
+                    return fail(
+                        "missing_two_factor",
+                        "Missing two factor header",
+                        401,
+                        extra=((_OTP_HEADER, _OTP_REQUIRED),),
+                    )
+                if not totp_valid(secret, code, self._clock()):
+                    return fail("invalid_two_factor", "Invalid two factor header")
             session = self._open_session(user)
-            self.stats.logins += 1
+            stats.logins += 1
         elif grant_type == "refresh_token":
             refresh_token = param("refresh_token")
             if not refresh_token:
@@ -1012,29 +1173,48 @@ class FakeInstance:
             previous = self._sessions_by_refresh.get(refresh_token)
             if previous is None:
                 return fail("invalid_grant", "Invalid grant: refresh token is invalid")
-            if previous.tokens.refresh_token_expires_at < now:
-                self._close_session(previous)
+            # An expired pair is refused but not deleted: asking again gets the same answer.
+            if previous.refresh_expires_ms < self._now_ms():
                 return fail("invalid_grant", "Invalid grant: refresh token has expired")
-            # The old pair is revoked: both its access and its refresh token stop working.
+            # revokeToken deletes the whole row: the old access token stops working too.
             self._close_session(previous)
             session = self._open_session(previous.user)
-            self.stats.refreshes += 1
+            stats.refreshes += 1
         else:
             return fail("unsupported_grant_type", "Unsupported grant type: `grant_type` is invalid")
 
+        # saveToken (server/core/lib/auth/oauth-model.ts) stamps lastLoginDate for both
+        # grants, then answers Math.floor((expiresAt - Date.now()) / 1000) once the token
+        # row is written, at least a millisecond after the expiry dates were computed: one
+        # second less than the lifetime, as in the samples (86399, 1209599).
+        session.user.last_login_date = self._clock()
+        answered = max(self._now_ms(), session.issued_ms + 1)
         tokens = session.tokens
-        body = {
+        reply = {
             "token_type": "Bearer",
             "access_token": tokens.access_token,
             "refresh_token": tokens.refresh_token,
-            # node-oauth2-server floors the remaining time, measured a moment after issuing.
-            "expires_in": max(0, math.ceil(tokens.access_token_expires_at - now) - 1),
-            "refresh_token_expires_in": max(
-                0, math.ceil(tokens.refresh_token_expires_at - now) - 1
-            ),
+            "expires_in": (session.access_expires_ms - answered) // 1000,
+            "refresh_token_expires_in": (session.refresh_expires_ms - answered) // 1000,
         }
         extra = (("Cache-Control", "no-store"), ("Pragma", "no-cache"))
-        return self._json(request, exchange, dumps(body), extra=extra)
+        return self._json(request, exchange, dumps(reply), extra=extra)
+
+    async def _revoke_token(self, request: web.Request, exchange: _Exchange) -> web.Response:
+        """``POST /api/v1/users/revoke-token``: ``handleTokenRevocation`` in
+        ``server/core/controllers/api/users/token.ts``.
+
+        The bearer token's row goes (access and refresh token alike) and the answer is
+        ``revokeToken``'s result, ``{"success": true}`` (its ``redirectUrl`` is only set
+        for external-auth plugins and JSON drops it when undefined).
+        """
+        exchange.docs = "revokeOAuthToken"
+        session = self._authenticate_session(request, exchange)
+        if isinstance(session, web.Response):
+            return session
+        self._close_session(session)
+        self.stats.revocations += 1
+        return self._json(request, exchange, dumps({"success": True}))
 
     async def _read_body(self, request: web.Request) -> dict[str, Any]:
         """A JSON or form body as express's body parsers would hand it over."""

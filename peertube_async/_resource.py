@@ -14,10 +14,10 @@ from typing import Any
 
 import attrs
 
-from .._bodies import FileInput, FilePart, FormBody, MultipartBody, file_part
-from .._pagination import Page, Paginator
-from .._pipeline import Caller, encode_path
-from .._types import NOT_GIVEN
+from ._bodies import FileInput, FilePart, FormBody, MultipartBody, file_part
+from ._pagination import Page, Paginator
+from ._pipeline import Caller, encode_path
+from ._types import NOT_GIVEN
 
 __all__ = ["Endpoint", "FileInput", "Resource"]
 
@@ -116,7 +116,7 @@ class Resource:
             return resp.body
         if ep.response == "text":
             return resp.body.decode("utf-8", errors="replace")
-        from .._pipeline import decode_json
+        from ._pipeline import decode_json
 
         decoded = decode_json(resp, ep.method, url)
         if ep.model is None:
