@@ -8,6 +8,7 @@ answer all happen here, so the core can change without regenerating anything.
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -52,7 +53,10 @@ class Resource:
         self._caller = caller
 
     def _plain(self, value: Any) -> Any:
-        """JSON-ready form of a request value (models, enums, datetimes, sequences)."""
+        """JSON-ready form of a request value (models, enums, datetimes, sequences);
+        bytes and files are left for the multipart encoder."""
+        if isinstance(value, (bytes, bytearray, memoryview, os.PathLike)) or hasattr(value, "read"):
+            return value
         if value is None or isinstance(value, (str, int, float, bool)):
             return value.value if isinstance(value, enum.Enum) else value
         if isinstance(value, enum.Enum):
@@ -155,8 +159,11 @@ class Resource:
 
 def _flatten(key: str, value: Any, out: list[tuple[str, str | FilePart]]) -> None:
     """Multipart fields the way PeerTube's body parser reads nested values back:
-    ``tags[0]``, ``scheduleUpdate[privacy]``."""
-    if isinstance(value, Mapping):
+    ``tags[0]``, ``scheduleUpdate[privacy]``; bytes, paths and binary files at any depth
+    become file parts."""
+    if isinstance(value, (bytes, bytearray, memoryview, os.PathLike)) or hasattr(value, "read"):
+        out.append((key, file_part(value, key.rpartition("[")[2].rstrip("]") or key)))
+    elif isinstance(value, Mapping):
         for sub, item in value.items():
             _flatten(f"{key}[{sub}]", item, out)
     elif isinstance(value, list):

@@ -181,7 +181,8 @@ class StreamedResponse:
 
 def _form_data(body: MultipartBody, opened: list[Any]) -> aiohttp.FormData:
     """aiohttp's form for a multipart body; files on disk are opened here, per attempt."""
-    form = aiohttp.FormData()
+    # Always multipart: PeerTube's multipart routes refuse a urlencoded body.
+    form = aiohttp.FormData(default_to_multipart=True)
     for name, value in body.fields:
         if isinstance(value, FilePart):
             content: Any = value.content

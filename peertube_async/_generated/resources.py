@@ -372,7 +372,7 @@ _VIDEOS_UPLOAD_RESUMABLE_INIT = Endpoint(
     "POST",
     "/api/v1/videos/upload-resumable",
     "none",
-    body="json",
+    body="multipart",
     files=frozenset(["previewfile", "thumbnailfile"]),
 )
 _VIDEOS_UPLOAD_RESUMABLE_CHUNK = Endpoint(
@@ -791,13 +791,13 @@ _RUNNERS_JOBS_ACCEPT = Endpoint(
 )
 _RUNNERS_JOBS_ABORT = Endpoint("POST", "/api/v1/runners/jobs/{jobUUID}/abort", "none", body="json")
 _RUNNERS_JOBS_UPDATE = Endpoint(
-    "POST", "/api/v1/runners/jobs/{jobUUID}/update", "none", body="json"
+    "POST", "/api/v1/runners/jobs/{jobUUID}/update", "none", body="multipart"
 )
 _RUNNERS_JOBS_REPORT_ERROR = Endpoint(
     "POST", "/api/v1/runners/jobs/{jobUUID}/error", "none", body="json"
 )
 _RUNNERS_JOBS_REPORT_SUCCESS = Endpoint(
-    "POST", "/api/v1/runners/jobs/{jobUUID}/success", "none", body="json"
+    "POST", "/api/v1/runners/jobs/{jobUUID}/success", "none", body="multipart"
 )
 _RUNNERS_JOBS_DOWNLOAD_MAX_QUALITY_AUDIO = Endpoint(
     "POST",
@@ -2174,7 +2174,7 @@ class UsersImportsResource(Resource):
             (user_id,),
             query={"upload_id": upload_id},
             headers={"Content-Range": content_range, "Content-Length": content_length},
-            body={"": content},
+            body={"content": content},
         )
 
     async def upload_resumable_init(
@@ -3608,7 +3608,7 @@ class VideosSourceResource(Resource):
             (id,),
             query={"upload_id": upload_id},
             headers={"Content-Range": content_range, "Content-Length": content_length},
-            body={"": content},
+            body={"content": content},
         )
 
     async def replace_resumable_init(
@@ -7371,7 +7371,7 @@ class VideosResource(Resource):
             (),
             query={"upload_id": upload_id},
             headers={"Content-Range": content_range, "Content-Length": content_length},
-            body={"": content},
+            body={"content": content},
         )
         return result
 

@@ -347,8 +347,10 @@ class Builder:
         self.methods: list[MethodDef] = []
         self._request_patches: dict[str, Any] = dict(overrides.get("requests") or {})
         for key, patch in self._request_patches.items():
-            if not str(patch.get("reason") or "").strip() or "schema" not in patch:
-                raise SpecError(f"request patch for {key!r} needs a schema and a reason")
+            if not str(patch.get("reason") or "").strip():
+                raise SpecError(f"request patch for {key!r} needs a reason")
+            if "schema" not in patch and "content_type" not in patch:
+                raise SpecError(f"request patch for {key!r} changes nothing")
 
     def build(self) -> None:
         names: dict[str, str] = {}
@@ -527,7 +529,8 @@ class Builder:
         schema = (media or {}).get("schema") or {}
         patch = self._request_patches.pop(op.key, None)
         if patch is not None:
-            schema = patch["schema"]
+            schema = patch.get("schema", schema)
+            ctype = patch.get("content_type", ctype)
         kinds = {
             "application/json": "json",
             "multipart/form-data": "multipart",
@@ -539,7 +542,7 @@ class Builder:
         kind = kinds[ctype]
         if kind == "octet":
             taken.add("content")
-            return kind, [Arg("content", "", "bytes", True, "The bytes to send.")]
+            return kind, [Arg("content", "content", "bytes", True, "The bytes to send.")]
         tb = self.types
         options = schema.get("oneOf") or schema.get("anyOf")
         props: dict[str, Any] = {}
