@@ -39,6 +39,7 @@ from ._pagination import Page, Paginator
 from ._pipeline import Backoff, encode_path
 from ._ratelimit import DEFAULT_LIMITS, BucketSnapshot, RateLimit
 from ._scheduler import Priority, Scheduler
+from ._shared import RedisLimitStore
 from ._types import NOT_GIVEN, NotGiven
 from ._version import __version__
 
@@ -70,6 +71,7 @@ __all__ = [
     "Problem",
     "RateLimit",
     "RateLimited",
+    "RedisLimitStore",
     "RequestTimeout",
     "ResponseDecodeError",
     "Scheduler",

@@ -16,6 +16,7 @@ from ._generated.resources import APIResources
 from ._pipeline import Backoff, Caller, CallOptions, Pipeline, origin_of
 from ._ratelimit import BucketSnapshot, Pacing, RateLimit
 from ._scheduler import Priority, Scheduler
+from ._shared import RedisLimitStore
 from ._transport import Transport
 from ._version import __version__
 from .resources import Videos
@@ -63,6 +64,8 @@ class PeerTube(APIResources):
     limits (``rate_limits`` overrides them per class), retries, and typed errors.
 
     ``session``: an ``aiohttp.ClientSession`` to use; it is never closed by the client.
+    ``shared_limits``: a :class:`RedisLimitStore` so that every process behind one
+    address shares one budget per instance.
     ``pacing``: ``"burst"`` spends each window as fast as allowed, ``"smooth"`` spaces
     calls evenly. ``max_wait``: longest local wait for budget before a call raises
     :class:`RateLimited` without sending. ``rate_limiting=False`` switches local
@@ -91,6 +94,7 @@ class PeerTube(APIResources):
         backoff: Backoff | None = None,
         connection_limit: int = 100,
         scheduler: Scheduler | None = None,
+        shared_limits: RedisLimitStore | None = None,
     ) -> None:
         self.url = normalize_instance_url(url)
         if pacing not in ("burst", "smooth"):
@@ -99,8 +103,11 @@ class PeerTube(APIResources):
             raise ValueError("retries must be >= 0")
         if max_wait is not None and max_wait < 0:
             raise ValueError("max_wait must be >= 0")
+        self._owns_scheduler = scheduler is None
         if scheduler is None:
-            scheduler = Scheduler(rate_limits, pacing=pacing, enabled=rate_limiting)
+            scheduler = Scheduler(
+                rate_limits, pacing=pacing, enabled=rate_limiting, store=shared_limits
+            )
         transport = Transport(
             session, timeout=timeout, user_agent=user_agent, connection_limit=connection_limit
         )
@@ -150,6 +157,7 @@ class PeerTube(APIResources):
         view.url = self.url
         view._auth = self._auth
         view._staff_bypass = self._staff_bypass
+        view._owns_scheduler = False
         view._bind(self._caller.evolve(**changes))
         return view
 
@@ -203,8 +211,11 @@ class PeerTube(APIResources):
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session if the client created it."""
-        await self._caller.pipeline.transport.close()
+        """Close the HTTP session if the client created it (and settle its scheduler)."""
+        pipeline = self._caller.pipeline
+        if getattr(self, "_owns_scheduler", False):
+            await pipeline.scheduler.aclose()
+        await pipeline.transport.close()
 
     # -- raw access -----------------------------------------------------------------
 

@@ -196,7 +196,7 @@ class Pipeline:
             async with self.transport.stream(
                 method, url, headers=send_headers, timeout=timeout
             ) as resp:
-                hdr = RateLimitHeaders.parse(resp.headers) if ticket.reservations else None
+                hdr = RateLimitHeaders.parse(resp.headers) if ticket.holds else None
                 self.scheduler.complete(ticket, resp.status, hdr)
                 if resp.status >= 400:
                     raise error_from_response(
@@ -292,7 +292,7 @@ class Pipeline:
                 self.scheduler.complete(ticket, None, None)
                 raise
             # Headers only matter to buckets that hold a place for this call.
-            hdr = RateLimitHeaders.parse(resp.headers) if ticket.reservations else None
+            hdr = RateLimitHeaders.parse(resp.headers) if ticket.holds else None
             self.scheduler.complete(ticket, resp.status, hdr)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
@@ -314,7 +314,7 @@ class Pipeline:
                 if max_wait is not None and wait is not None and wait > max_wait:
                     raise error
                 limited += 1
-                if not ticket.reservations or (wait is None and not hdr.from_limiter):
+                if not ticket.holds or (wait is None and not hdr.from_limiter):
                     # No bucket holds this call back (limiting off, or a proxy without
                     # Retry-After): wait here instead.
                     await self._sleep(wait if wait is not None else self.backoff.delay(limited))

@@ -14,8 +14,10 @@ caller that is cancelled before sending is given back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import itertools
+import logging
 import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -33,8 +35,11 @@ from ._ratelimit import (
     RateLimitHeaders,
     Reservation,
 )
+from ._shared import RedisLimitStore, SharedGrant
 
 __all__ = ["Priority", "Scheduler", "Ticket"]
+
+logger = logging.getLogger("peertube_async.scheduler")
 
 Clock = Callable[[], float]
 #: ``call_at(when, callback)`` returning a handle with ``cancel()``.
@@ -57,6 +62,13 @@ class Ticket:
     names: tuple[str, ...]
     reservations: tuple[Reservation, ...]
     buckets: tuple[Bucket, ...]
+    #: Places held in a shared store instead (see ``_shared``).
+    shared: SharedGrant | None = None
+
+    @property
+    def holds(self) -> bool:
+        """Whether the ticket holds places that the answer must be reported to."""
+        return bool(self.reservations) or self.shared is not None
 
 
 @attrs.define(eq=False)
@@ -116,6 +128,7 @@ class Scheduler:
         enabled: bool = True,
         clock: Clock | None = None,
         call_at: CallAt | None = None,
+        store: RedisLimitStore | None = None,
     ) -> None:
         merged = dict(DEFAULT_LIMITS)
         if limits:
@@ -131,6 +144,11 @@ class Scheduler:
         self._timer: Any = None
         self._timer_at = math.inf
         self._waiting = 0
+        #: Shared buckets (several processes); None keeps every bucket in this process.
+        self.store = store
+        self._pumps: dict[_Queue, asyncio.Task[None]] = {}
+        self._nudges: dict[str, asyncio.Event] = {}
+        self._reports: set[asyncio.Task[None]] = set()
 
     # -- clock and timer ------------------------------------------------------------
 
@@ -195,6 +213,8 @@ class Scheduler:
         if not self.enabled or not names or bypass:
             return Ticket(origin, names, (), ())
         queue = self._queue(origin, names)
+        if self.store is not None:
+            return await self._acquire_shared(queue, int(priority), max_wait)
         now = self.now()
         if self._waiting == 0 and all(b.can_acquire(now) for b in queue.buckets):
             return self._grant(queue, now)
@@ -224,6 +244,88 @@ class Scheduler:
             raise
         finally:
             self._waiting -= 1
+
+    # -- shared store ---------------------------------------------------------------
+
+    async def _acquire_shared(self, queue: _Queue, priority: int, max_wait: float | None) -> Ticket:
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(loop.create_future(), priority, next(self._seq))
+        queue.push(waiter)
+        self._waiting += 1
+        if queue not in self._pumps:
+            self._pumps[queue] = loop.create_task(self._pump(queue))
+        try:
+            if max_wait is None:
+                return await waiter.future
+            return await asyncio.wait_for(asyncio.shield(waiter.future), max_wait)
+        except BaseException as exc:
+            fut = waiter.future
+            if fut.done() and not fut.cancelled():
+                self.release(fut.result())
+            else:
+                fut.cancel()
+            if isinstance(exc, asyncio.TimeoutError):
+                raise self._too_long(queue, max_wait or 0.0, max_wait or 0.0) from None
+            raise
+        finally:
+            self._waiting -= 1
+
+    async def _pump(self, queue: _Queue) -> None:
+        """Serve one queue's waiters, in order, from the shared store."""
+        assert self.store is not None
+        specs = tuple(self.limits.get(n) or self.limits["api"] for n in queue.names)
+        try:
+            while queue.head() is not None:
+                result = await self.store.reserve(queue.origin, queue.names, specs)
+                head = queue.head()
+                if not isinstance(result, float):
+                    ticket = Ticket(queue.origin, queue.names, (), (), shared=result)
+                    if head is None:
+                        self.release(ticket)
+                        return
+                    queue.pop()
+                    head.future.set_result(ticket)
+                    continue
+                nudge = self._nudges.setdefault(queue.origin, asyncio.Event())
+                nudge.clear()
+                # Wake at the store's time, or earlier when an answer moved the window.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(nudge.wait(), max(0.001, result))
+        finally:
+            self._pumps.pop(queue, None)
+
+    def _report(
+        self,
+        ticket: Ticket,
+        status: int | None,
+        headers: RateLimitHeaders | None,
+        described: int,
+        *,
+        released: bool = False,
+    ) -> None:
+        assert self.store is not None and ticket.shared is not None
+        task = asyncio.get_running_loop().create_task(
+            self.store.complete(ticket.shared, status, headers, described, released=released)
+        )
+        self._reports.add(task)
+        task.add_done_callback(self._reported)
+        nudge = self._nudges.get(ticket.origin)
+        if nudge is not None:
+            task.add_done_callback(lambda _: nudge.set())
+
+    def _reported(self, task: asyncio.Task[None]) -> None:
+        self._reports.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("reporting an answer to the shared store failed: %r", task.exception())
+
+    async def aclose(self) -> None:
+        """Wait for answers still being reported to the shared store; stop the pumps."""
+        if self._reports:
+            await asyncio.gather(*self._reports, return_exceptions=True)
+        for task in list(self._pumps.values()):
+            task.cancel()
+        if self._pumps:
+            await asyncio.gather(*self._pumps.values(), return_exceptions=True)
 
     def _too_long(self, queue: _Queue, estimate: float, max_wait: float) -> RateLimited:
         name = queue.names[-1]
@@ -277,6 +379,9 @@ class Scheduler:
 
     def release(self, ticket: Ticket) -> None:
         """The request was not sent: give every place back."""
+        if ticket.shared is not None:
+            self._report(ticket, None, None, 0, released=True)
+            return
         for bucket, res in zip(ticket.buckets, ticket.reservations, strict=True):
             bucket.release(res)
         if ticket.reservations:
@@ -294,20 +399,28 @@ class Scheduler:
         class of the route, or, on a 429 whose ``X-RateLimit-Limit`` names the first
         class's budget, the first one (the later limiters then never counted it).
         """
-        if not ticket.reservations:
+        if not ticket.holds:
             return
-        now = self.now()
-        buckets = ticket.buckets
-        described = len(buckets) - 1
+        limits = (
+            [b.limit for b in ticket.buckets]
+            if ticket.reservations
+            else [(self.limits.get(n) or self.limits["api"]).limit for n in ticket.names]
+        )
+        described = len(limits) - 1
         if (
             status == 429
             and headers is not None
-            and len(buckets) > 1
+            and len(limits) > 1
             and headers.limit is not None
-            and headers.limit == buckets[0].limit
-            and headers.limit != buckets[-1].limit
+            and headers.limit == limits[0]
+            and headers.limit != limits[-1]
         ):
             described = 0
+        if ticket.shared is not None:
+            self._report(ticket, status, headers, described)
+            return
+        now = self.now()
+        buckets = ticket.buckets
         for i, (bucket, res) in enumerate(zip(buckets, ticket.reservations, strict=True)):
             if status == 429 and i > described:
                 bucket.release(res)
