@@ -166,10 +166,11 @@ class StreamedResponse:
         """The whole remaining body (for error answers, which are small)."""
         return await self._resp.read()
 
-    async def chunks(self, size: int = 1 << 20) -> AsyncIterator[bytes]:
-        """The body in pieces of at most ``size`` bytes."""
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body in pieces as they arrive (bounded by aiohttp's read buffer), so that
+        what came before a failure can still be kept."""
         try:
-            async for piece in self._resp.content.iter_chunked(size):
+            async for piece in self._resp.content.iter_any():
                 yield piece
         except asyncio.TimeoutError as exc:
             raise RequestTimeout("download stalled", method=self._method, url=self._shown) from exc

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import io
 import logging
 import mimetypes
 import os
@@ -295,7 +296,8 @@ class Videos(VideosResource):
                 resp = await pipeline.send(
                     "PUT",
                     state.upload_url,
-                    data=data,
+                    # A file-like body is streamed by aiohttp rather than written at once.
+                    data=io.BytesIO(data),
                     headers={
                         "Content-Type": "application/octet-stream",
                         "Content-Range": f"bytes {first}-{last}/{state.size}",
@@ -379,7 +381,6 @@ class Videos(VideosResource):
         *,
         resolution: int | None = None,
         on_progress: Progress | None = None,
-        chunk_size: int = 1 << 20,
     ) -> Path:
         """Download a video file to ``dest`` (the highest resolution, or ``resolution``),
         resuming a partial ``dest`` with ``Range`` and checking the length.
@@ -409,7 +410,7 @@ class Videos(VideosResource):
             handle = await asyncio.to_thread(target.open, "ab" if have else "wb")
             written = have
             try:
-                async for piece in _pieces(resp.chunks(chunk_size)):
+                async for piece in _pieces(resp.chunks()):
                     await asyncio.to_thread(handle.write, piece)
                     written += len(piece)
                     if on_progress is not None:

@@ -2,8 +2,11 @@
 
 :class:`FakeInstance` answers the main read endpoints of the PeerTube REST API and its
 OAuth endpoints (password grant with optional two-factor codes, refresh grant with token
-rotation, token revocation, expiring access tokens), and rate-limits every request the way
-a default PeerTube 6.3 does (same counters, headers, 429 body and admin bypass).
+rotation, token revocation, expiring access tokens), takes uploads (resumable and legacy)
+and serves the uploaded files with ``Range``, and rate-limits every request the way a
+default PeerTube 6.3 does (same counters, headers, 429 body and admin bypass).
+:class:`Faults` breaks uploads and downloads on purpose; :class:`StoredFile` describes a
+file the fake keeps on disk.
 :class:`ServerLimiter` is that rate limiter alone, on an injectable clock, and
 :func:`totp_code` computes the one-time codes a two-factor login needs.
 
@@ -20,10 +23,11 @@ Example::
             assert fake.stats.requests == 1
 """
 
-from ._data import BASE58_ALPHABET, DEFAULT_PASSWORDS, short_to_uuid, uuid_to_short
+from ._data import BASE58_ALPHABET, DEFAULT_PASSWORDS, StoredFile, short_to_uuid, uuid_to_short
 from ._fake import FakeInstance, FakeStats, SeededVideo, TokenPair, client_key
 from ._limiter import DEFAULT_LIMITS, Decision, ServerLimiter
 from ._otp import totp_code
+from ._uploads import Faults
 
 __all__ = [
     "BASE58_ALPHABET",
@@ -32,8 +36,10 @@ __all__ = [
     "Decision",
     "FakeInstance",
     "FakeStats",
+    "Faults",
     "SeededVideo",
     "ServerLimiter",
+    "StoredFile",
     "TokenPair",
     "client_key",
     "short_to_uuid",

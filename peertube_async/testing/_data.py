@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
 
@@ -24,16 +25,23 @@ __all__ = [
     "COMMENT_THREAD_SORTS",
     "DEFAULT_PASSWORDS",
     "PLAYLIST_SORTS",
+    "PRIVACY_PUBLIC",
+    "PRIVATE_PRIVACIES",
     "ROLE_ADMINISTRATOR",
     "ROLE_MODERATOR",
     "ROLE_USER",
+    "UNDEFINED",
+    "VIDEO_PRIVACY_LABELS",
     "VIDEO_SORTS",
     "Catalog",
+    "StoredFile",
     "build_catalog",
     "derived_uuid",
     "dumps",
     "error_type",
+    "field_error",
     "iso",
+    "new_file_name",
     "problem_docs",
     "short_to_uuid",
     "sortable",
@@ -44,6 +52,11 @@ __all__ = [
 BASE58_ALPHABET = "123456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
 _BASE58_INDEX = {char: index for index, char in enumerate(BASE58_ALPHABET)}
 _SHORT_UUID_LENGTH = 22
+
+#: Privacies whose files PeerTube keeps in its private directory and serves only to users
+#: allowed to see the video (``isVideoInPrivateDirectory``: private, internal, password).
+PRIVATE_PRIVACIES = frozenset({3, 4, 5})
+PRIVACY_PUBLIC = 1
 
 ROLE_ADMINISTRATOR = 0
 ROLE_MODERATOR = 1
@@ -95,6 +108,11 @@ def short_to_uuid(value: str) -> uuid.UUID | None:
     if number >> 128:
         return None
     return uuid.UUID(int=number)
+
+
+def new_file_name(resolution: int) -> str:
+    """A fresh web-video file name, ``<uuid>-<resolution>.mp4``."""
+    return f"{uuid.uuid4()}-{resolution}.mp4"
 
 
 def derived_uuid(name: str) -> uuid.UUID:
@@ -162,9 +180,68 @@ class User:
         return self.role in (ROLE_ADMINISTRATOR, ROLE_MODERATOR)
 
 
+class StoredFile:
+    """A web-video file the fake serves from disk: an upload's bytes, or a file a test added.
+
+    Attributes:
+        id: the file's id in the API (``files[].id``).
+        video_id: id of the video it belongs to.
+        resolution: height in pixels (``resolution.id``).
+        size: bytes on disk.
+        path: where the bytes are; the instance's temporary folder unless a test handed in
+            a path of its own.
+        filename: ``<file uuid>-<resolution>.mp4``, the last part of its URLs.
+        private: served under ``/static/web-videos/private/`` to allowed users only.
+    """
+
+    __slots__ = ("_sha256", "filename", "id", "path", "private", "resolution", "size", "video_id")
+
+    def __init__(
+        self,
+        *,
+        id: int,
+        video_id: int,
+        resolution: int,
+        size: int,
+        path: Path,
+        filename: str,
+        private: bool,
+    ) -> None:
+        self.id = id
+        self.video_id = video_id
+        self.resolution = resolution
+        self.size = size
+        self.path = path
+        self.filename = filename
+        self.private = private
+        self._sha256: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"StoredFile(id={self.id}, video_id={self.video_id}, resolution={self.resolution}, "
+            f"size={self.size}, private={self.private})"
+        )
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the bytes on disk, computed on first use (never while uploading,
+        so that hashing does not slow down an upload being measured)."""
+        if self._sha256 is None:
+            digest = hashlib.sha256()
+            with self.path.open("rb") as handle:
+                while block := handle.read(1 << 20):
+                    digest.update(block)
+            self._sha256 = digest.hexdigest()
+        return self._sha256
+
+    def read_bytes(self) -> bytes:
+        """The whole file (for small files in tests)."""
+        return self.path.read_bytes()
+
+
 @dataclass(eq=False)
 class Video:
-    """A published, public, local video."""
+    """A local video: seeded (public, with an HLS playlist) or created by an upload."""
 
     id: int
     uuid: str
@@ -175,7 +252,7 @@ class Video:
     views: int
     likes: int
     dislikes: int
-    category: int
+    category: int | None
     licence: int | None
     language: str | None
     created_at: float
@@ -183,6 +260,22 @@ class Video:
     comment_count: int = 0
     list_json: bytes = b""
     _detail_json: bytes | None = field(default=None, repr=False)
+    description: str | None = None
+    privacy: int = PRIVACY_PUBLIC
+    tags: tuple[str, ...] = ()
+    nsfw: bool = False
+    support: str | None = None
+    comments_policy: int = 1
+    download_enabled: bool = True
+    wait_transcoding: bool = False
+    #: Seeded videos carry a (virtual) HLS playlist; uploads only have web-video files.
+    hls: bool = False
+    files: list[StoredFile] = field(default_factory=list)
+
+    @property
+    def private_files(self) -> bool:
+        """Whether its files live in the private directory."""
+        return self.privacy in PRIVATE_PRIVACIES
 
 
 @dataclass(eq=False)
@@ -235,8 +328,28 @@ VIDEO_CATEGORIES: Mapping[str, str] = {
     "18": "Food",
 }
 
-_LICENCES = {1: "Attribution", 2: "Attribution - Share Alike"}
+# VIDEO_LICENCES, VIDEO_PRIVACIES, VIDEO_COMMENTS_POLICY in server/core/initializers/constants.ts.
+_LICENCES = {
+    1: "Attribution",
+    2: "Attribution - Share Alike",
+    3: "Attribution - No Derivatives",
+    4: "Attribution - Non Commercial",
+    5: "Attribution - Non Commercial - Share Alike",
+    6: "Attribution - Non Commercial - No Derivatives",
+    7: "Public Domain Dedication",
+}
 _LANGUAGES = {"en": "English", "fr": "French"}
+#: Privacy id -> label.
+VIDEO_PRIVACY_LABELS: Mapping[int, str] = {
+    1: "Public",
+    2: "Unlisted",
+    3: "Private",
+    4: "Internal",
+    5: "Password protected",
+}
+COMMENTS_POLICY_LABELS: Mapping[int, str] = {1: "Enabled", 2: "Disabled", 3: "Requires approval"}
+# Width of the usual 16:9 resolutions, as PeerTube's transcoding profiles produce them.
+_WIDTHS = {144: 256, 240: 426, 360: 640, 480: 854, 720: 1280, 1080: 1920, 1440: 2560, 2160: 3840}
 
 _NAME_ADJECTIVES = (
     "Quiet",
@@ -268,13 +381,13 @@ _NAME_NOUNS = (
 )
 
 
-def _config_body(*, signup_allowed: bool) -> dict[str, Any]:
+def _config_body(*, signup_allowed: bool, max_chunk_size: int = 0) -> dict[str, Any]:
     """``GET /api/v1/config`` of a default PeerTube 6.3.0."""
     return {
         "client": {
             "videos": {
                 "miniature": {"displayAuthorAvatar": False, "preferAuthorDisplayName": False},
-                "resumableUpload": {"maxChunkSize": 0},
+                "resumableUpload": {"maxChunkSize": max_chunk_size},
             },
             "menu": {"login": {"redirectOnSingleExternalAuth": False}},
         },
@@ -519,6 +632,12 @@ class Catalog:
     def __init__(self, origin: str, host: str) -> None:
         self.origin = origin
         self.host = host
+        #: Where public web-video files are announced (``fileUrl``); private files and
+        #: download links always point at the instance itself.
+        self.file_origin = origin
+        #: Every stored file by filename, for the static routes.
+        self.files_by_name: dict[str, StoredFile] = {}
+        self._next_file_id = 0
         self.accounts: list[Account] = []
         self.channels: list[Channel] = []
         self.users: list[User] = []
@@ -544,6 +663,10 @@ class Catalog:
     def video_by_uuid(self, value: str) -> Video | None:
         """The video with this UUID (any case)."""
         return self._video_by_uuid.get(value.lower())
+
+    def channel_by_id(self, channel_id: int) -> Channel | None:
+        """A local channel by numeric id."""
+        return next((c for c in self.channels if c.id == channel_id), None)
 
     def user_by_login(self, login: str) -> User | None:
         """The user whose username or e-mail is ``login``, ignoring case, as PeerTube does."""
@@ -572,8 +695,14 @@ class Catalog:
     # Lists ------------------------------------------------------------------------------
 
     def sorted_videos(self, sort: str) -> list[Video]:
-        """Every video in ``sort`` order (cached per sort value)."""
-        return self._cached("videos", sort, self.videos, VIDEO_SORTS, lambda v: v.id)
+        """Every public video in ``sort`` order (cached per sort value); lists never show
+        unlisted, private or internal videos to anyone who did not ask for them."""
+        cached: list[Video] | None = self._sorted.get(("videos", sort))
+        if cached is None:
+            listed = [video for video in self.videos if video.privacy == PRIVACY_PUBLIC]
+            cached = sort_records(listed, sort, VIDEO_SORTS, lambda v: v.id)
+            self._sorted[("videos", sort)] = cached
+        return cached
 
     def sorted_accounts(self, sort: str) -> list[Account]:
         """Every account in ``sort`` order."""
@@ -677,14 +806,18 @@ class Catalog:
     def _video_common(self, video: Video) -> dict[str, Any]:
         thumbnail = derived_uuid(f"thumbnail:{video.id}")
         preview = derived_uuid(f"preview:{video.id}")
-        description = f"Seeded video number {video.id}."
+        description = video.description
+        category = video.category
         return {
             "id": video.id,
             "uuid": video.uuid,
             "shortUUID": video.short_uuid,
             "url": f"{self.origin}/videos/watch/{video.uuid}",
             "name": video.name,
-            "category": {"id": video.category, "label": VIDEO_CATEGORIES[str(video.category)]},
+            "category": {
+                "id": category,
+                "label": VIDEO_CATEGORIES.get(str(category), "Unknown") if category else "Unknown",
+            },
             "licence": {
                 "id": video.licence,
                 "label": _LICENCES.get(video.licence, "Unknown") if video.licence else "Unknown",
@@ -693,8 +826,9 @@ class Catalog:
                 "id": video.language,
                 "label": _LANGUAGES.get(video.language, "Unknown") if video.language else "Unknown",
             },
-            "privacy": {"id": 1, "label": "Public"},
-            "nsfw": False,
+            "privacy": {"id": video.privacy, "label": VIDEO_PRIVACY_LABELS[video.privacy]},
+            "nsfw": video.nsfw,
+            # PeerTube cuts the list form at 250 characters; the fake's are shorter.
             "truncatedDescription": description,
             "description": description,
             "isLocal": True,
@@ -732,6 +866,75 @@ class Catalog:
         body = self._video_common(video)
         body["account"] = self.account_full(video.channel.account)
         body["channel"] = self.channel_full(video.channel)
+        announce = f"{origin}/tracker/announce"
+        socket = f"{origin.replace('http', 'ws', 1)}/tracker/socket"
+        body.update(
+            {
+                "blacklisted": False,
+                "blacklistedReason": None,
+                "streamingPlaylists": [self._hls_playlist(video)] if video.hls else [],
+                "files": [self._web_video_file(video, file) for file in video.files],
+                "support": video.support,
+                "descriptionPath": f"/api/v1/videos/{video.uuid}/description",
+                "tags": list(video.tags),
+                "commentsEnabled": video.comments_policy != 2,
+                "commentsPolicy": {
+                    "id": video.comments_policy,
+                    "label": COMMENTS_POLICY_LABELS[video.comments_policy],
+                },
+                "downloadEnabled": video.download_enabled,
+                "waitTranscoding": video.wait_transcoding,
+                "inputFileUpdatedAt": None,
+                "state": {"id": 1, "label": "Published"},
+                "trackerUrls": [announce, socket],
+            }
+        )
+        return body
+
+    def _magnet(self, torrent_url: str, info_hash: str, name: str, file_url: str) -> str:
+        announce = f"{self.origin}/tracker/announce"
+        socket = f"{self.origin.replace('http', 'ws', 1)}/tracker/socket"
+        return (
+            f"magnet:?xs={quote(torrent_url, safe='')}&xt=urn:btih:{info_hash}"
+            f"&dn={quote_plus(name)}&tr={quote(announce, safe='')}"
+            f"&tr={quote(socket, safe='')}&ws={quote(file_url, safe='')}"
+        )
+
+    def file_url(self, file: StoredFile) -> str:
+        """``fileUrl`` of a stored file: the private directory on the instance itself, or
+        the public directory on :attr:`file_origin`."""
+        if file.private:
+            return f"{self.origin}/static/web-videos/private/{file.filename}"
+        return f"{self.file_origin}/static/web-videos/{file.filename}"
+
+    def _web_video_file(self, video: Video, file: StoredFile) -> dict[str, Any]:
+        """One entry of ``files`` (VideoFile in the API), for a web-video file."""
+        origin = self.origin
+        torrent_name = f"{derived_uuid(f'torrent:{file.filename}')}-{file.resolution}.torrent"
+        torrent_url = f"{origin}/lazy-static/torrents/{torrent_name}"
+        file_url = self.file_url(file)
+        info_hash = hashlib.sha1(file.filename.encode()).hexdigest()
+        return {
+            "id": file.id,
+            "resolution": {"id": file.resolution, "label": f"{file.resolution}p"},
+            "width": _WIDTHS.get(file.resolution, file.resolution * 16 // 9),
+            "height": file.resolution,
+            "magnetUri": self._magnet(torrent_url, info_hash, video.name, file_url),
+            "size": file.size,
+            "fps": 25,
+            "torrentUrl": torrent_url,
+            "torrentDownloadUrl": f"{origin}/download/torrents/{torrent_name}",
+            "fileUrl": file_url,
+            # STATIC_DOWNLOAD_PATHS.VIDEOS, named after the video (getFileDownloadUrl).
+            "fileDownloadUrl": f"{origin}/download/videos/{video.uuid}-{file.resolution}.mp4",
+            "metadataUrl": f"{origin}/api/v1/videos/{video.uuid}/metadata/{file.id}",
+            "hasAudio": True,
+            "hasVideo": True,
+            "storage": 0,
+        }
+
+    def _hls_playlist(self, video: Video) -> dict[str, Any]:
+        origin = self.origin
         torrent = derived_uuid(f"torrent:{video.id}")
         fragment = derived_uuid(f"fragment:{video.id}")
         master = derived_uuid(f"master:{video.id}")
@@ -741,64 +944,35 @@ class Catalog:
         torrent_name = f"{torrent}-240-hls.torrent"
         torrent_url = f"{origin}/lazy-static/torrents/{torrent_name}"
         info_hash = hashlib.sha1(f"{video.uuid}-240".encode()).hexdigest()
-        announce = f"{origin}/tracker/announce"
-        socket = f"{origin.replace('http', 'ws', 1)}/tracker/socket"
-        magnet = (
-            f"magnet:?xs={quote(torrent_url, safe='')}&xt=urn:btih:{info_hash}"
-            f"&dn={quote_plus(video.name)}&tr={quote(announce, safe='')}"
-            f"&tr={quote(socket, safe='')}&ws={quote(file_url, safe='')}"
-        )
-        body.update(
-            {
-                "blacklisted": False,
-                "blacklistedReason": None,
-                "streamingPlaylists": [
-                    {
-                        "id": video.id,
-                        "type": 1,
-                        "playlistUrl": f"{hls}/{master}-master.m3u8",
-                        "segmentsSha256Url": f"{hls}/{segments}-segments-sha256.json",
-                        "redundancies": [],
-                        "files": [
-                            {
-                                "id": video.id,
-                                "resolution": {"id": 240, "label": "240p"},
-                                "width": 426,
-                                "height": 240,
-                                "magnetUri": magnet,
-                                "size": 30000 + video.id * 137,
-                                "fps": 25,
-                                "torrentUrl": torrent_url,
-                                "torrentDownloadUrl": f"{origin}/download/torrents/{torrent_name}",
-                                "fileUrl": file_url,
-                                "fileDownloadUrl": (
-                                    f"{origin}/download/streaming-playlists/hls/videos/"
-                                    f"{video.uuid}-240-fragmented.mp4"
-                                ),
-                                "metadataUrl": (
-                                    f"{origin}/api/v1/videos/{video.uuid}/metadata/{video.id}"
-                                ),
-                                "hasAudio": True,
-                                "hasVideo": True,
-                                "storage": 0,
-                            }
-                        ],
-                    }
-                ],
-                "files": [],
-                "support": None,
-                "descriptionPath": f"/api/v1/videos/{video.uuid}/description",
-                "tags": ["seed", f"tag{video.id % 5}"],
-                "commentsEnabled": True,
-                "commentsPolicy": {"id": 1, "label": "Enabled"},
-                "downloadEnabled": True,
-                "waitTranscoding": False,
-                "inputFileUpdatedAt": None,
-                "state": {"id": 1, "label": "Published"},
-                "trackerUrls": [announce, socket],
-            }
-        )
-        return body
+        return {
+            "id": video.id,
+            "type": 1,
+            "playlistUrl": f"{hls}/{master}-master.m3u8",
+            "segmentsSha256Url": f"{hls}/{segments}-segments-sha256.json",
+            "redundancies": [],
+            "files": [
+                {
+                    "id": video.id,
+                    "resolution": {"id": 240, "label": "240p"},
+                    "width": 426,
+                    "height": 240,
+                    "magnetUri": self._magnet(torrent_url, info_hash, video.name, file_url),
+                    "size": 30000 + video.id * 137,
+                    "fps": 25,
+                    "torrentUrl": torrent_url,
+                    "torrentDownloadUrl": f"{origin}/download/torrents/{torrent_name}",
+                    "fileUrl": file_url,
+                    "fileDownloadUrl": (
+                        f"{origin}/download/streaming-playlists/hls/videos/"
+                        f"{video.uuid}-240-fragmented.mp4"
+                    ),
+                    "metadataUrl": f"{origin}/api/v1/videos/{video.uuid}/metadata/{video.id}",
+                    "hasAudio": True,
+                    "hasVideo": True,
+                    "storage": 0,
+                }
+            ],
+        }
 
     def playlist_item(self, playlist: Playlist) -> dict[str, Any]:
         """A playlist as ``GET /api/v1/video-playlists`` lists it."""
@@ -966,14 +1140,105 @@ class Catalog:
             language=("en", "fr", None)[video_id % 3],
             created_at=created,
             published_at=created + 2.8,
+            description=f"Seeded video number {video_id}.",
+            tags=("seed", f"tag{video_id % 5}"),
+            hls=True,
         )
+        self._register(video)
+        return video
+
+    def create_video(
+        self,
+        *,
+        name: str,
+        channel: Channel,
+        now: float,
+        privacy: int,
+        category: int | None = None,
+        licence: int | None = None,
+        language: str | None = None,
+        description: str | None = None,
+        support: str | None = None,
+        tags: Sequence[str] = (),
+        nsfw: bool = False,
+        comments_policy: int = 1,
+        download_enabled: bool = True,
+        wait_transcoding: bool = False,
+    ) -> Video:
+        """Create a video as an upload does: next id, a random UUID, dates from ``now``."""
+        value = uuid.uuid4()
+        video = Video(
+            id=max((v.id for v in self.videos), default=0) + 1,
+            uuid=str(value),
+            short_uuid=uuid_to_short(value),
+            name=name,
+            channel=channel,
+            duration=0,
+            views=0,
+            likes=0,
+            dislikes=0,
+            category=category,
+            licence=licence,
+            language=language,
+            created_at=now,
+            published_at=now,
+            description=description,
+            privacy=privacy,
+            tags=tuple(tags),
+            nsfw=nsfw,
+            support=support,
+            comments_policy=comments_policy,
+            download_enabled=download_enabled,
+            wait_transcoding=wait_transcoding,
+        )
+        self.threads_by_video[video.id] = []
+        self._register(video)
+        return video
+
+    def _register(self, video: Video) -> None:
         video.list_json = dumps(self.video_list_item(video))
         self.videos.append(video)
         self._video_by_id[video.id] = video
         self._video_by_uuid[video.uuid] = video
+        self._changed()
+
+    def _changed(self) -> None:
         self._sorted.clear()
         self.responses.clear()
-        return video
+
+    def add_file(
+        self, video: Video, path: Path, size: int, resolution: int, filename: str | None = None
+    ) -> StoredFile:
+        """Attach the file at ``path`` to ``video`` as its web-video file in ``resolution``.
+
+        PeerTube names web-video files after a fresh UUID and the resolution
+        (``generateWebVideoFilename``), not after the video: ``filename`` defaults to that.
+        """
+        if not self._next_file_id:
+            # Seeded HLS files use the ids of their videos; later ids follow the last one.
+            self._next_file_id = max((v.id for v in self.videos), default=0) + 1
+        file = StoredFile(
+            id=self._next_file_id,
+            video_id=video.id,
+            resolution=resolution,
+            size=size,
+            path=path,
+            filename=filename or new_file_name(resolution),
+            private=video.private_files,
+        )
+        self._next_file_id += 1
+        video.files.append(file)
+        self.files_by_name[file.filename] = file
+        video._detail_json = None
+        self._changed()
+        return file
+
+    def set_file_origin(self, origin: str) -> None:
+        """Announce public files on ``origin`` from now on (forgets every cached body)."""
+        self.file_origin = origin.rstrip("/")
+        for video in self.videos:
+            video._detail_json = None
+        self._changed()
 
 
 def build_catalog(
@@ -983,6 +1248,7 @@ def build_catalog(
     users: Sequence[tuple[str, str, int]],
     video_count: int,
     signup_allowed: bool = False,
+    max_chunk_size: int = 0,
 ) -> Catalog:
     """Seed a catalog.
 
@@ -992,6 +1258,7 @@ def build_catalog(
         users: ``(username, password, role)`` in id order; the first is the administrator.
         video_count: videos to create, with ids ``1..video_count``.
         signup_allowed: what ``GET /api/v1/config`` says about registration.
+        max_chunk_size: the resumable-upload chunk hint ``GET /api/v1/config`` publishes.
 
     Videos are spread in turn over the channels of the users who are not moderators;
     every video has ``id % 4`` comment threads; each of those users has one public
@@ -1020,7 +1287,9 @@ def build_catalog(
 
     _seed_comments(catalog, publishers)
     _seed_playlists(catalog, publishers)
-    catalog.config_json = dumps(_config_body(signup_allowed=signup_allowed))
+    catalog.config_json = dumps(
+        _config_body(signup_allowed=signup_allowed, max_chunk_size=max_chunk_size)
+    )
     return catalog
 
 
@@ -1060,6 +1329,19 @@ def _seed_playlists(catalog: Catalog, owners: Sequence[User]) -> None:
         )
         playlist.list_json = dumps(catalog.playlist_item(playlist))
         catalog.playlists.append(playlist)
+
+
+#: JavaScript's ``undefined``: a field the request did not carry.
+UNDEFINED: Any = object()
+
+
+def field_error(value: Any, msg: str, path: str, location: str) -> dict[str, Any]:
+    """One express-validator error; an absent value is left out, as JSON drops undefined."""
+    error: dict[str, Any] = {"type": "field"}
+    if value is not UNDEFINED:
+        error["value"] = value
+    error.update({"msg": msg, "path": path, "location": location})
+    return error
 
 
 def problem_docs(operation_id: str | None) -> str | None:

@@ -1,4 +1,5 @@
-"""A local PeerTube server on aiohttp.web: routes, rate limiting, OAuth, lifecycle.
+"""A local PeerTube server on aiohttp.web: routes, rate limiting, OAuth, lifecycle (uploads
+and video files live in ``_uploads.py``).
 
 Every ``/api/v1`` route runs through :meth:`FakeInstance._serve`, which plays the part of
 PeerTube's express middleware chain: the limiters of the route (``api`` first, then the
@@ -16,6 +17,7 @@ import hashlib
 import http
 import ipaddress
 import math
+import os
 import re
 import secrets
 import socket
@@ -37,13 +39,16 @@ from ._data import (
     ROLE_ADMINISTRATOR,
     ROLE_MODERATOR,
     ROLE_USER,
+    UNDEFINED,
     VIDEO_SORTS,
     Catalog,
+    StoredFile,
     User,
     Video,
     build_catalog,
     dumps,
     error_type,
+    field_error,
     iso,
     problem_docs,
     short_to_uuid,
@@ -51,6 +56,7 @@ from ._data import (
 )
 from ._limiter import DEFAULT_LIMITS, ServerLimiter
 from ._otp import decode_secret, new_secret, totp_code, totp_valid
+from ._uploads import DroppedResponse, Faults, UploadService, may_see
 
 __all__ = ["FakeInstance", "FakeStats", "SeededVideo", "TokenPair", "client_key"]
 
@@ -94,13 +100,14 @@ _BEARER_RE = re.compile(r"Bearer\s(\S+)", re.I)
 _USERNAME_RE = re.compile(r"[a-z0-9._]{1,50}")
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 
+_UNDEFINED = UNDEFINED
+_field_error = field_error
+
 _VIDEO_SORT_VALUES = sortable(VIDEO_SORTS)
 _ACCOUNT_SORT_VALUES = sortable(ACCOUNT_SORTS)
 _CHANNEL_SORT_VALUES = sortable(CHANNEL_SORTS)
 _PLAYLIST_SORT_VALUES = sortable(PLAYLIST_SORTS)
 _COMMENT_THREAD_SORT_VALUES = sortable(COMMENT_THREAD_SORTS)
-
-_UNDEFINED: Any = object()
 
 
 def _etag(body: bytes) -> str:
@@ -153,15 +160,6 @@ def _is_int(value: str, minimum: int | None = None, maximum: int | None = None) 
     return maximum is None or number <= maximum
 
 
-def _field_error(value: Any, msg: str, path: str, location: str) -> dict[str, Any]:
-    """One express-validator error; an absent value is left out, as JSON drops undefined."""
-    error: dict[str, Any] = {"type": "field"}
-    if value is not _UNDEFINED:
-        error["value"] = value
-    error.update({"msg": msg, "path": path, "location": location})
-    return error
-
-
 def _fresh(request: web.Request, etag: str) -> bool:
     """Whether a conditional GET may be answered 304, as express's ``req.fresh``."""
     wanted = request.headers.get("If-None-Match")
@@ -203,7 +201,20 @@ class FakeStats:
         limiter_rejections: limiter class -> 429 responses it caused.
         routes: ``"METHOD /route/template"`` (e.g. ``"GET /api/v1/videos/{id}"``) ->
             requests; unknown API paths appear with their concrete path.
-        statuses: HTTP status -> responses.
+        statuses: HTTP status -> responses (dropped connections have none).
+        uploads_started: resumable uploads created (``POST .../upload-resumable`` 201s).
+        uploads_completed: resumable uploads whose last chunk created a video.
+        upload_chunks: resumable ``PUT`` s carrying bytes that reached the upload layer
+            (authenticated, known id), faulted ones included.
+        upload_status_queries: resumable ``PUT`` s without content (``bytes */SIZE``).
+        upload_cancels: uploads cancelled with ``DELETE`` (unknown ids not counted).
+        upload_bytes: chunk bytes written to upload files.
+        videos_created: videos created by uploads, resumable or legacy.
+        legacy_uploads: successful ``POST /api/v1/videos/upload`` requests.
+        dropped_connections: connections the fault hooks aborted (uploads and downloads).
+        file_requests: requests to the file routes (``/static/web-videos/...``,
+            ``/download/videos/...``).
+        bench_bytes: bytes taken by the ``PUT /_bench/sink`` benchmark route.
     """
 
     requests: int = 0
@@ -222,6 +233,17 @@ class FakeStats:
     limiter_rejections: dict[str, int] = field(default_factory=dict)
     routes: dict[str, int] = field(default_factory=dict)
     statuses: dict[int, int] = field(default_factory=dict)
+    uploads_started: int = 0
+    uploads_completed: int = 0
+    upload_chunks: int = 0
+    upload_status_queries: int = 0
+    upload_cancels: int = 0
+    upload_bytes: int = 0
+    videos_created: int = 0
+    legacy_uploads: int = 0
+    dropped_connections: int = 0
+    file_requests: int = 0
+    bench_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -326,12 +348,36 @@ class FakeInstance:
             header; a test may pass a fake clock to move time or skew the server's clock.
         keepalive_timeout: seconds an idle keep-alive connection stays open (Node's
             default, 5).
+        max_chunk_size: the chunk-size hint ``GET /api/v1/config`` publishes at
+            ``client.videos.resumableUpload.maxChunkSize`` (0, "none", by default).
+        upload_processing_time: seconds the server spends creating the video after the
+            last chunk of a resumable upload arrived; meanwhile any ``PUT`` for that upload
+            gets PeerTube's 503 "The upload is already being processed".
+        upload_retry_after: the ``Retry-After`` of that 503 (PeerTube: 300 seconds).
+        file_origin: origin (``http://host:port``) announced in the ``fileUrl`` of public
+            web-video files, e.g. a CDN; default: the instance itself. See also
+            :attr:`file_origin` and :meth:`serve_files_from`.
+        upload_dir: folder in which the instance makes its temporary folder of uploads and
+            files (removed by :meth:`close`); default: the system's temporary folder.
+        faults: the :class:`Faults` to inject; a fresh one (no faults) by default, always
+            reachable as :attr:`faults`.
 
     OAuth follows PeerTube's own implementation (``server/core/lib/auth/oauth.ts``): the
     password grant, with the ``x-peertube-otp`` header for two-factor accounts; the
     refresh grant, which revokes the old pair; ``POST /api/v1/users/revoke-token``; access
     tokens that stop working after ``access_token_lifetime``. ``GET /api/v1/users/me``
     answers the token's user with its role (0 Administrator, 1 Moderator, 2 User).
+
+    Uploads follow PeerTube and its upload library uploadx (see ``_uploads.py``): the
+    resumable protocol (``POST``/``PUT``/``DELETE /api/v1/videos/upload-resumable``) and the
+    legacy multipart ``POST /api/v1/videos/upload``. An upload creates a video with one
+    720p web-video file, kept on disk in a temporary folder and served by
+    ``/static/web-videos/<file>`` (or ``/static/web-videos/private/<file>`` for private,
+    internal and password-protected videos, to their owner and to admins and moderators)
+    and ``/download/videos/<uuid>-720.mp4``, with ``Range`` support. As on PeerTube, a video
+    uploaded without ``privacy`` is private: pass ``privacy=1`` for a listed one.
+    ``PUT /_bench/sink`` is a benchmark helper outside the API: it takes a body the way a
+    chunk is taken and answers 204.
 
     An instance serves once: after :meth:`close` it cannot be started again.
     """
@@ -352,6 +398,12 @@ class FakeInstance:
         port: int = 0,
         clock: Callable[[], float] = time.time,
         keepalive_timeout: float = 5.0,
+        max_chunk_size: int = 0,
+        upload_processing_time: float = 0.0,
+        upload_retry_after: int = 300,
+        file_origin: str | URL | None = None,
+        upload_dir: str | os.PathLike[str] | None = None,
+        faults: Faults | None = None,
     ) -> None:
         if videos < 0:
             raise ValueError(f"videos must be >= 0, got {videos!r}")
@@ -383,6 +435,18 @@ class FakeInstance:
         self.client_id = secrets.token_hex(16)
         self.client_secret = secrets.token_hex(16)
         self.stats = FakeStats()
+        if max_chunk_size < 0:
+            raise ValueError(f"max_chunk_size must be >= 0, got {max_chunk_size!r}")
+        self.max_chunk_size = max_chunk_size
+        #: Faults injected into uploads and downloads; set its attributes at any time.
+        self.faults = faults if faults is not None else Faults()
+        self._file_origin = str(file_origin).rstrip("/") if file_origin is not None else None
+        self._uploads = UploadService(
+            self,
+            processing_time=upload_processing_time,
+            retry_after=upload_retry_after,
+            upload_dir=upload_dir,
+        )
 
         self._bind_host = host
         self._bind_port = port
@@ -468,7 +532,11 @@ class FakeInstance:
                 users=self._accounts,
                 video_count=self.video_count,
                 signup_allowed=self.signup_allowed,
+                max_chunk_size=self.max_chunk_size,
             )
+            if self._file_origin is not None:
+                self._catalog.set_file_origin(self._file_origin)
+            self._uploads.open()
             runner = web.AppRunner(
                 self.app,
                 access_log=None,
@@ -483,15 +551,18 @@ class FakeInstance:
             if self._runner is not None:
                 await self._runner.cleanup()
                 self._runner = None
+            await self._uploads.close()
             raise
         self._url = url
 
     async def close(self) -> None:
-        """Stop serving and close every connection; safe to call twice."""
+        """Stop serving, close every connection and remove every stored upload and file;
+        safe to call twice."""
         self._closed = True
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        await self._uploads.close()
 
     async def serve(self) -> None:
         """Serve until cancelled, then close (for ``peertube-async sandbox --port N``).
@@ -584,6 +655,91 @@ class FakeInstance:
             raise KeyError(f"{name!r} has no two-factor authentication")
         return totp_code(secret, self._clock() if at is None else at)
 
+    # Uploads and files ------------------------------------------------------------------
+
+    @property
+    def upload_ids(self) -> tuple[str, ...]:
+        """Ids of the resumable uploads in progress (not completed, cancelled or lost)."""
+        return tuple(self._uploads.uploads)
+
+    def upload_progress(self, upload_id: str) -> int | None:
+        """Bytes of an upload on the server's disk (what a status query reports), or
+        ``None`` for an unknown id."""
+        return self._uploads.progress(upload_id)
+
+    def forget_upload(self, upload_id: str) -> bool:
+        """Lose an upload as if it had expired: its chunks and status queries get uploadx's
+        404 from now on. Returns whether it existed."""
+        return self._uploads.forget(upload_id)
+
+    def video_files(self, video: int | str) -> tuple[StoredFile, ...]:
+        """The web-video files of a video (by id or UUID), e.g. to compare
+        ``files[0].sha256`` and ``.size`` with what was uploaded.
+
+        Raises:
+            KeyError: no such video.
+        """
+        return tuple(self._video(video).files)
+
+    def add_video_file(
+        self,
+        video: int | str,
+        *,
+        data: bytes | None = None,
+        path: str | os.PathLike[str] | None = None,
+        size: int | None = None,
+        resolution: int = 720,
+    ) -> StoredFile:
+        """Give a video (seeded or uploaded, by id or UUID) a web-video file to download.
+
+        Exactly one of: ``data`` (written to the temporary folder), ``path`` (an existing
+        file, served in place and never deleted), or ``size`` (that many deterministic
+        pseudo-random bytes written to disk, for large downloads without large memory).
+        The file is private when the video is private, internal or password-protected.
+
+        Raises:
+            KeyError: no such video.
+            ValueError: not exactly one source given.
+        """
+        return self._uploads.store_file(
+            self._video(video), data=data, path=path, size=size, resolution=resolution
+        )
+
+    @property
+    def file_origin(self) -> str:
+        """Origin announced in the ``fileUrl`` of public files (the instance by default).
+
+        Setting it (e.g. to ``f"http://localhost:{fake.port}"``, another name for this
+        same server) changes every video's ``files`` from then on. The file routes answer
+        whatever the ``Host`` header says.
+        """
+        if self._catalog is not None:
+            return self._catalog.file_origin
+        return self._file_origin or ""
+
+    @file_origin.setter
+    def file_origin(self, origin: str | URL) -> None:
+        self._file_origin = str(origin).rstrip("/")
+        if self._catalog is not None:
+            self._catalog.set_file_origin(self._file_origin)
+
+    def serve_files_from(self, other: FakeInstance) -> None:
+        """Put this instance's public files on another origin, as a CDN or object storage
+        would: ``fileUrl`` points at ``other`` and ``other`` serves those files (private
+        files stay on this instance). Both instances must be started."""
+        if self._uploads not in other._uploads.foreign:
+            other._uploads.foreign.append(self._uploads)
+        self.file_origin = str(other.url)
+
+    def _video(self, video: int | str) -> Video:
+        catalog = self._require_catalog()
+        found = catalog.video_by_id(video) if isinstance(video, int) else None
+        if isinstance(video, str):
+            found = catalog.video_by_uuid(video)
+        if found is None:
+            raise KeyError(video)
+        return found
+
     def _username(self, login: str) -> str:
         if self._catalog is not None:
             user = self._catalog.user_by_login(login)
@@ -622,7 +778,18 @@ class FakeInstance:
             self._ask_verify_email,
             "ask_send_email",
         )
+        uploads = self._uploads
+        resumable = f"{api}/videos/upload-resumable"
+        post(resumable, uploads.init)
+        self._add(web.put(resumable, self._endpoint(resumable, uploads.put, ())))
+        self._add(web.delete(resumable, self._endpoint(resumable, uploads.cancel, ())))
+        post(f"{api}/videos/upload", uploads.legacy)
         self._add(web.route("*", f"{api}/{{tail:.*}}", self._endpoint(None, self._unknown, ())))
+        # Outside the API: no rate limit, as PeerTube's static routes.
+        self._add(web.get("/static/web-videos/private/{filename}", uploads.private_file))
+        self._add(web.get("/static/web-videos/{filename}", uploads.static_file))
+        self._add(web.get("/download/videos/{name}", uploads.download))
+        self._add(web.put("/_bench/sink", uploads.bench_sink))
 
     def _route_get(self, path: str, handler: _Handler) -> None:
         self._add(web.get(path, self._endpoint(path, handler, ())))
@@ -659,7 +826,8 @@ class FakeInstance:
             response = await self._limit_and_handle(request, route, handler, stats)
         finally:
             stats.in_flight -= 1
-        stats.statuses[response.status] = stats.statuses.get(response.status, 0) + 1
+        if not isinstance(response, DroppedResponse):
+            stats.statuses[response.status] = stats.statuses.get(response.status, 0) + 1
         return response
 
     async def _limit_and_handle(
@@ -721,6 +889,10 @@ class FakeInstance:
         return self._respond(request, exchange, 429, _TOO_MANY_BODY, _HTML, etag=_TOO_MANY_ETAG)
 
     # Responses --------------------------------------------------------------------------
+
+    def _new_exchange(self) -> _Exchange:
+        """Response state for a route outside the API's middleware chain."""
+        return _Exchange()
 
     def _http_date(self) -> str:
         second = int(self._clock())
@@ -1019,6 +1191,18 @@ class FakeInstance:
         video = self._video_param(request, exchange, "id")
         if isinstance(video, web.Response):
             return video
+        if video.privacy not in (1, 2):
+            # checkCanSeeUserAuthVideo: authenticateOrFail, then the owner or SEE_ALL_VIDEOS.
+            user = self._authenticate(request, exchange)
+            if isinstance(user, web.Response):
+                return user
+            if not may_see(user, video):
+                return self._problem(
+                    request,
+                    exchange,
+                    403,
+                    "Cannot fetch information of private/internal/blocked video",
+                )
         catalog = self._require_catalog()
         return self._cached_json(
             request, exchange, ("video", video.id), lambda: catalog.video_detail(video)
