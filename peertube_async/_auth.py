@@ -364,6 +364,14 @@ class Authenticator:
                 raise AuthError("not signed in")
             if tokens.access_token != used:
                 return tokens.access_token  # refreshed while this call waited
+            origin = self._pipeline.origin
+            if self.username is not None:
+                # Another process sharing the store may have refreshed already (which
+                # revoked the pair held here): take its pair rather than spend a request.
+                stored = await self.store.load(origin, self.username)
+                if stored is not None and stored.access_token != used:
+                    self.tokens = stored
+                    return stored.access_token
             if tokens.refresh_token is None:
                 raise AuthError("the access token expired and there is no refresh token")
             try:
@@ -373,7 +381,10 @@ class Authenticator:
             except AuthError:
                 self.tokens = None
                 if self.username is not None:
-                    await self.store.delete(self._pipeline.origin, self.username)
+                    stored = await self.store.load(origin, self.username)
+                    # Forget only the pair that failed, never a newer one of a neighbour.
+                    if stored is None or stored.refresh_token == tokens.refresh_token:
+                        await self.store.delete(origin, self.username)
                 raise
             self.refreshes += 1
             self.tokens = fresh
@@ -387,7 +398,8 @@ class Authenticator:
         async with self._lock:
             tokens, self.tokens = self.tokens, None
             if tokens is not None:
-                with contextlib.suppress(APIError):
+                # Best effort: the token is forgotten here whatever the server says.
+                with contextlib.suppress(PeerTubeError):
                     await self._pipeline.send(
                         "POST",
                         "/api/v1/users/revoke-token",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json as jsonlib
 import logging
 import random
@@ -192,12 +193,14 @@ class Pipeline:
                 send_headers["Authorization"] = f"Bearer {token}"
         names = limiter_classes(method, url.path)
         ticket = await self.scheduler.acquire(origin, names, priority=priority)
+        reported = False
         try:
             async with self.transport.stream(
                 method, url, headers=send_headers, timeout=timeout
             ) as resp:
                 hdr = RateLimitHeaders.parse(resp.headers) if ticket.holds else None
                 self.scheduler.complete(ticket, resp.status, hdr)
+                reported = True
                 if resp.status >= 400:
                     raise error_from_response(
                         status=resp.status,
@@ -208,10 +211,12 @@ class Pipeline:
                     )
                 yield resp
         except ConnectError:
-            self.scheduler.release(ticket)
+            if not reported:
+                self.scheduler.release(ticket)
             raise
         except BaseException:
-            self.scheduler.complete(ticket, None, None)
+            if not reported:
+                self.scheduler.complete(ticket, None, None)
             raise
 
     async def send(
@@ -268,6 +273,8 @@ class Pipeline:
                 max_wait=max_wait,
                 bypass=self.skip_local_wait and used_token is not None,
             )
+            if isinstance(body, io.BytesIO):
+                body.seek(0)  # every attempt sends the whole body
             try:
                 started = time.perf_counter()
                 resp = await self.transport.send(

@@ -373,6 +373,14 @@ class Bucket:
             return
         if status is not None:
             self._answered = True
+        if (
+            hdr is not None
+            and hdr.reset_in is not None
+            and hdr.reset_in > self.window * _HORIZON_WINDOWS + _HEADER_SLACK
+        ):
+            # Numbers of another limiter on the same route (newer servers add per-user
+            # ones), or garbage: not this bucket's window.
+            hdr = None
         if hdr is not None and hdr.limit is not None:
             self.limit = hdr.limit
         if status is not None and status >= 400 and status != 429 and not self.count_failed:

@@ -276,7 +276,15 @@ class Scheduler:
         specs = tuple(self.limits.get(n) or self.limits["api"] for n in queue.names)
         try:
             while queue.head() is not None:
-                result = await self.store.reserve(queue.origin, queue.names, specs)
+                try:
+                    result = await self.store.reserve(queue.origin, queue.names, specs)
+                except Exception as exc:
+                    # Not an outage the store can ride out (e.g. Redis out of memory):
+                    # every waiter of the queue gets the error rather than hanging.
+                    while (head := queue.head()) is not None:
+                        queue.pop()
+                        head.future.set_exception(exc)
+                    return
                 head = queue.head()
                 if not isinstance(result, float):
                     ticket = Ticket(queue.origin, queue.names, (), (), shared=result)

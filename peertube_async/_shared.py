@@ -42,31 +42,46 @@ _HORIZON_WINDOWS = 3.0
 _HEADER_SLACK_MS = 2000
 _CATCH_UP_UNKNOWN_MS = 50
 
-# KEYS: bucket keys. ARGV: n, then per key: limit, window_ms, count_failed (1/0).
-# Returns {1, now_ms, gen1, gen2, ...} or {0, now_ms, wait_ms} (wait_ms -1: unknown).
+# KEYS: per bucket its hash and its in-flight set (reservation id -> lease deadline).
+# ARGV: n, lease_ms, then per bucket: limit, window_ms, count_failed (1/0).
+# Returns {1, now_ms, gen1, id1, gen2, id2, ...} or {0, now_ms, wait_ms} (-1: unknown).
 _RESERVE = """
 local n = tonumber(ARGV[1])
+local lease = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local states = {}
 local wait = 0
 for i = 1, n do
-  local key = KEYS[i]
-  local h = redis.call('HMGET', key, 'limit', 'count', 'inflight', 'gen', 'end_hi',
-                       'started', 'answered', 'blocked')
-  local limit = tonumber(h[1]) or tonumber(ARGV[2 + (i - 1) * 3])
+  local key = KEYS[2 * i - 1]
+  local fkey = KEYS[2 * i]
+  -- Reservations whose lease ran out (their process died) stop counting as in flight.
+  redis.call('ZREMRANGEBYSCORE', fkey, '-inf', now)
+  local inflight = redis.call('ZCARD', fkey)
+  local h = redis.call('HMGET', key, 'limit', 'count', 'gen', 'end_hi', 'started',
+                       'answered', 'blocked', 'maybe')
+  local limit = tonumber(h[1]) or tonumber(ARGV[3 + (i - 1) * 3])
   local count = tonumber(h[2]) or 0
-  local inflight = tonumber(h[3]) or 0
-  local gen = tonumber(h[4]) or 0
-  local end_hi = tonumber(h[5]) or 0
-  local started = tonumber(h[6]) or 0
-  local answered = tonumber(h[7]) or 0
-  local blocked = tonumber(h[8]) or 0
-  if started == 1 and end_hi > 0 and now >= end_hi then
+  local gen = tonumber(h[3]) or 0
+  local end_hi = tonumber(h[4]) or 0
+  local started = tonumber(h[5]) or 0
+  local answered = tonumber(h[6]) or 0
+  local blocked = tonumber(h[7]) or 0
+  local maybe = tonumber(h[8]) or 0
+  local over = 0
+  if end_hi > 0 then
+    over = end_hi
+  elseif inflight == 0 and maybe > 0 then
+    -- Only unanswered requests dated the window: it ends by their last try + window.
+    over = maybe
+  end
+  if started == 1 and over > 0 and now >= over then
     -- The window is surely over; requests still in flight may land in the next one.
     count = inflight
     started = 0
     end_hi = 0
+    maybe = 0
+    over = 0
     gen = gen + 1
   end
   local room = limit
@@ -74,8 +89,8 @@ for i = 1, n do
   local w = 0
   if now < blocked then w = blocked - now end
   if count >= room then
-    if started == 1 and end_hi > 0 then
-      w = math.max(w, end_hi - now)
+    if started == 1 and over > 0 then
+      w = math.max(w, over - now)
     else
       w = -1
     end
@@ -83,66 +98,77 @@ for i = 1, n do
   if w ~= 0 then
     if w < 0 or wait < 0 then wait = -1 else wait = math.max(wait, w) end
   end
-  states[i] = {limit, count, inflight, gen, end_hi, started}
-end
-if wait ~= 0 then
-  for i = 1, n do
-    local s = states[i]
-    local window = tonumber(ARGV[3 + (i - 1) * 3])
-    redis.call('HSET', KEYS[i], 'count', s[2], 'gen', s[4], 'end_hi', s[5], 'started', s[6])
-    redis.call('PEXPIRE', KEYS[i], window * 4 + 60000)
-  end
-  return {0, now, wait}
+  states[i] = {limit, count, gen, end_hi, started, maybe}
 end
 local out = {1, now}
+if wait ~= 0 then out = {0, now, wait} end
 for i = 1, n do
   local s = states[i]
-  local window = tonumber(ARGV[3 + (i - 1) * 3])
-  redis.call('HSET', KEYS[i], 'limit', s[1], 'count', s[2] + 1, 'inflight', s[3] + 1,
-             'gen', s[4], 'end_hi', s[5], 'started', 1)
-  redis.call('PEXPIRE', KEYS[i], window * 4 + 60000)
-  out[#out + 1] = s[4]
+  local key = KEYS[2 * i - 1]
+  local fkey = KEYS[2 * i]
+  local window = tonumber(ARGV[4 + (i - 1) * 3])
+  local ttl = window * 4 + lease + 60000
+  if wait == 0 then
+    local id = redis.call('HINCRBY', key, 'seq', 1)
+    redis.call('ZADD', fkey, now + lease, id)
+    redis.call('HSET', key, 'limit', s[1], 'count', s[2] + 1, 'gen', s[3], 'end_hi', s[4],
+               'started', 1, 'maybe', s[6])
+    out[#out + 1] = s[3]
+    out[#out + 1] = id
+  else
+    redis.call('HSET', key, 'count', s[2], 'gen', s[3], 'end_hi', s[4], 'started', s[5],
+               'maybe', s[6])
+  end
+  redis.call('PEXPIRE', key, ttl)
+  redis.call('PEXPIRE', fkey, ttl)
 end
 return out
 """
 
-# KEYS: one bucket key. ARGV: gen, answered (1/0), status, described (1/0), limit,
-# remaining, reset_in_ms, retry_after_ms (-1 when absent), window_ms, count_failed,
-# from_limiter (1/0), released (1/0: never sent).
+# KEYS: one bucket's hash and in-flight set. ARGV: gen, reservation id, answered (1/0),
+# status, described (1/0), limit, remaining, reset_in_ms, retry_after_ms (-1 when absent),
+# window_ms, count_failed, from_limiter (1/0), released (1/0: not counted).
 _COMPLETE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local key = KEYS[1]
+local fkey = KEYS[2]
 local gen = tonumber(ARGV[1])
-local answered = tonumber(ARGV[2])
-local status = tonumber(ARGV[3])
-local described = tonumber(ARGV[4])
-local hlimit = tonumber(ARGV[5])
-local remaining = tonumber(ARGV[6])
-local reset_in = tonumber(ARGV[7])
-local retry_after = tonumber(ARGV[8])
-local window = tonumber(ARGV[9])
-local count_failed = tonumber(ARGV[10])
-local from_limiter = tonumber(ARGV[11])
-local released = tonumber(ARGV[12])
-local h = redis.call('HMGET', key, 'limit', 'count', 'inflight', 'gen', 'end_hi',
-                     'started', 'answered', 'blocked')
-if h[4] == false then
+local rid = ARGV[2]
+local answered = tonumber(ARGV[3])
+local status = tonumber(ARGV[4])
+local described = tonumber(ARGV[5])
+local hlimit = tonumber(ARGV[6])
+local remaining = tonumber(ARGV[7])
+local reset_in = tonumber(ARGV[8])
+local retry_after = tonumber(ARGV[9])
+local window = tonumber(ARGV[10])
+local count_failed = tonumber(ARGV[11])
+local from_limiter = tonumber(ARGV[12])
+local released = tonumber(ARGV[13])
+redis.call('ZREM', fkey, rid)
+local h = redis.call('HMGET', key, 'limit', 'count', 'gen', 'end_hi', 'answered',
+                     'blocked', 'maybe')
+if h[3] == false then
   -- The state is gone (expired, or Redis restarted): the next answers rebuild it.
   return 0
 end
+local inflight = redis.call('ZCARD', fkey)
 local limit = tonumber(h[1]) or hlimit
 local count = tonumber(h[2]) or 0
-local inflight = math.max(0, (tonumber(h[3]) or 0) - 1)
-local cur = tonumber(h[4]) or 0
-local end_hi = tonumber(h[5]) or 0
-local was_answered = tonumber(h[7]) or 0
-local blocked = tonumber(h[8]) or 0
+local cur = tonumber(h[3]) or 0
+local end_hi = tonumber(h[4]) or 0
+local was_answered = tonumber(h[5]) or 0
+local blocked = tonumber(h[6]) or 0
+local maybe = tonumber(h[7]) or 0
 local horizon = math.floor(window * 3 + 2000)
 local same = (gen == cur)
 if released == 1 then
   if same then count = math.max(0, count - 1) end
-elseif answered == 1 then
+elseif answered == 0 then
+  -- Perhaps never arrived: it does not date the window, but bounds it.
+  if same then maybe = math.max(maybe, now + window + 1) end
+else
   was_answered = 1
   if status >= 400 and status ~= 429 and count_failed == 0 then
     if same then count = math.max(0, count - 1) end
@@ -160,7 +186,7 @@ elseif answered == 1 then
         if used > count then count = used + inflight end
       end
     end
-    if status == 429 then
+    if status == 429 and described == 1 then
       if from_limiter == 1 then count = math.max(count, limit) end
       if retry_after >= 0 then
         blocked = math.max(blocked, now + math.min(retry_after, horizon))
@@ -168,8 +194,8 @@ elseif answered == 1 then
     end
   end
 end
-redis.call('HSET', key, 'limit', limit, 'count', count, 'inflight', inflight,
-           'end_hi', end_hi, 'answered', was_answered, 'blocked', blocked)
+redis.call('HSET', key, 'limit', limit, 'count', count, 'end_hi', end_hi,
+           'answered', was_answered, 'blocked', blocked, 'maybe', maybe)
 redis.call('PEXPIRE', key, window * 4 + 60000)
 return 1
 """
@@ -180,7 +206,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'answered
 return 1
 """
 
-_SNAPSHOT_FIELDS = ("limit", "count", "inflight", "gen", "end_hi", "started", "answered", "blocked")
+_SNAPSHOT_FIELDS = ("limit", "count", "gen", "end_hi", "started", "answered", "blocked", "maybe")
 
 
 @attrs.define(eq=False)
@@ -191,6 +217,9 @@ class SharedGrant:
     gens: tuple[int, ...]
     specs: tuple[RateLimit, ...]
     local: tuple[tuple[Bucket, Reservation], ...] = ()
+    ids: tuple[int, ...] = ()
+    #: Reported once: a second report would take another request's place.
+    settled: bool = False
 
 
 class RedisLimitStore:
@@ -208,6 +237,7 @@ class RedisLimitStore:
         namespace: str = "peertube_async",
         fallback_share: float = 0.25,
         retry_interval: float = 5.0,
+        lease: float = 120.0,
     ) -> None:
         if client is None:
             try:
@@ -234,6 +264,9 @@ class RedisLimitStore:
         self.namespace = namespace
         self.fallback_share = fallback_share
         self.retry_interval = retry_interval
+        #: A reservation still unanswered after this long is taken for finished (its
+        #: process died), so nothing leaks into later windows.
+        self.lease = lease
         self._reserve = client.register_script(_RESERVE)
         self._complete = client.register_script(_COMPLETE)
         self._down_until = -math.inf
@@ -303,20 +336,22 @@ class RedisLimitStore:
         when only an answer in flight can tell)."""
         keys = tuple(self.key(origin, n) for n in names)
         if time.monotonic() >= self._down_until:
-            argv: list[Any] = [len(keys)]
+            argv: list[Any] = [len(keys), round(self.lease * 1000)]
             for spec in specs:
                 argv += [spec.limit, round(spec.window * 1000), int(spec.count_failed)]
+            pairs = [k for key in keys for k in (key, key + ":inflight")]
             try:
                 if self._outage:
                     await self._came_back()
-                out = await self._reserve(keys=list(keys), args=argv)
+                out = await self._reserve(keys=pairs, args=argv)
             except Exception as exc:  # redis-py raises its own ConnectionError/TimeoutError
                 if not _is_unavailable(exc):
                     raise
                 self._went_down(exc)
             else:
                 if int(out[0]) == 1:
-                    return SharedGrant(keys, tuple(int(g) for g in out[2:]), tuple(specs))
+                    rest = [int(v) for v in out[2:]]
+                    return SharedGrant(keys, tuple(rest[0::2]), tuple(specs), ids=tuple(rest[1::2]))
                 wait_ms = int(out[2])
                 return _CATCH_UP_UNKNOWN_MS / 1000 if wait_ms < 0 else wait_ms / 1000
         now = time.monotonic()
@@ -338,6 +373,9 @@ class RedisLimitStore:
         released: bool = False,
     ) -> None:
         """Record the outcome (``status`` None: no answer; ``released``: never sent)."""
+        if grant.settled:
+            return
+        grant.settled = True
         if grant.local:
             now = time.monotonic()
             for i, (bucket, res) in enumerate(grant.local):
@@ -348,15 +386,18 @@ class RedisLimitStore:
                 else:
                     bucket.observe(res, now, headers if i == described else None, status)
             return
-        from_limiter = headers is not None and headers.from_limiter
-        for i, (key, gen, spec) in enumerate(zip(grant.keys, grant.gens, grant.specs, strict=True)):
+        rows = zip(grant.keys, grant.gens, grant.ids, grant.specs, strict=True)
+        for i, (key, gen, rid, spec) in enumerate(rows):
             hdr = headers if i == described else None
             # On a 429 the limiters after the one that refused never counted the request.
             not_counted = released or (status == 429 and i > described)
             reset_in = hdr.reset_in if hdr is not None else None
-            retry = headers.retry_after if headers is not None else None
+            # Retry-After speaks for the limiter that refused, not for the others.
+            retry = hdr.retry_after if hdr is not None else None
+            from_limiter = hdr is not None and hdr.from_limiter
             argv = [
                 gen,
+                rid,
                 0 if status is None else 1,
                 status or 0,
                 1 if hdr is not None else 0,
@@ -370,7 +411,7 @@ class RedisLimitStore:
                 int(not_counted),
             ]
             try:
-                await self._complete(keys=[key], args=argv)
+                await self._complete(keys=[key, key + ":inflight"], args=argv)
             except Exception as exc:
                 if not _is_unavailable(exc):
                     raise

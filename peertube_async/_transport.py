@@ -85,7 +85,9 @@ class Transport:
         ``timeout`` bounds each read, not the whole transfer.
         """
         shown = url.path
-        client_timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout, sock_connect=timeout)
+        # No total bound (a download may take hours), but a stalled read or connect fails.
+        step = timeout if timeout is not None else self._timeout.total
+        client_timeout = aiohttp.ClientTimeout(total=None, sock_read=step, sock_connect=step)
         try:
             ctx = self.session.request(
                 method,
@@ -96,6 +98,7 @@ class Transport:
             )
             async with ctx as resp:
                 yield StreamedResponse(resp, method, shown)
+                return
         except aiohttp.ClientConnectorError as exc:
             raise ConnectError(
                 f"cannot connect to {url.host}:{url.port}: {exc.os_error}",
@@ -105,7 +108,8 @@ class Transport:
         except asyncio.TimeoutError as exc:
             raise RequestTimeout("request timed out", method=method, url=shown) from exc
         except aiohttp.ClientError as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}", method=method, url=shown) from exc
+            message = _describe(exc)
+        raise TransportError(message, method=method, url=shown)
 
     async def send(
         self,
@@ -145,10 +149,11 @@ class Transport:
         except asyncio.TimeoutError as exc:
             raise RequestTimeout("request timed out", method=method, url=shown) from exc
         except aiohttp.ClientError as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}", method=method, url=shown) from exc
+            message = _describe(exc)
         finally:
             for handle in opened:
                 handle.close()
+        raise TransportError(message, method=method, url=shown)
 
 
 class StreamedResponse:
@@ -175,9 +180,18 @@ class StreamedResponse:
         except asyncio.TimeoutError as exc:
             raise RequestTimeout("download stalled", method=self._method, url=self._shown) from exc
         except aiohttp.ClientError as exc:
-            raise TransportError(
-                f"{type(exc).__name__}: {exc}", method=self._method, url=self._shown
-            ) from exc
+            message = _describe(exc)
+        else:
+            return
+        raise TransportError(message, method=self._method, url=self._shown)
+
+
+def _describe(exc: aiohttp.ClientError) -> str:
+    """What went wrong, without the request: aiohttp's errors carry the request's
+    headers (the bearer token) and full URL, so they are neither chained nor quoted."""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"{type(exc).__name__}: {exc.status}, {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _form_data(body: MultipartBody, opened: list[Any]) -> aiohttp.FormData:

@@ -253,3 +253,45 @@ async def test_staff_bypass_skips_local_waiting_only_when_enabled() -> None:
             await pt.login("root", fake.passwords["root"])
             with pytest.raises(RateLimited):
                 await pt.with_options(max_wait=0.1).videos.get(1)
+
+
+async def test_processes_sharing_a_store_never_undo_each_others_refresh(tmp_path: Path) -> None:
+    clock = Clock()
+    path = tmp_path / "tokens.json"
+    async with FakeInstance(access_token_lifetime=3600, clock=clock) as fake:
+        a = client(fake, clock, token_store=FileTokenStore(path))
+        b = client(fake, clock, token_store=FileTokenStore(path))
+        async with a, b:
+            await a.login("alice", PASSWORD)
+            await b.login("alice", PASSWORD)  # reuses the stored pair
+            assert fake.stats.token_requests == 1
+            clock.now += 3590
+            await a.me.get()  # A refreshes: the old pair, still held by B, is revoked
+            assert fake.stats.refreshes == 1
+            await b.me.get()  # B takes A's pair from the store instead of failing
+            assert fake.stats.refreshes == 1
+            assert fake.stats.token_requests == 2
+        stored = await FileTokenStore(path).load(str(fake.url), "alice")
+        assert stored is not None and stored == a.tokens == b.tokens
+
+
+async def test_transport_errors_never_carry_the_token() -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: nope\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with PeerTube(f"http://127.0.0.1:{port}", token="s3cret-token", retries=0) as pt:
+            with pytest.raises(Exception) as info:
+                await pt.request("GET", "/api/v1/videos")
+    finally:
+        server.close()
+        await server.wait_closed()
+    err = info.value
+    chain = [err, err.__cause__, err.__context__]
+    assert not any("s3cret-token" in repr(e) for e in chain if e is not None)
+    assert err.__cause__ is None

@@ -149,3 +149,51 @@ async def test_redis_restart_mid_crawl_degrades_without_429(
     finally:
         await store.aclose()
         server.stop()
+
+
+async def test_an_unanswered_first_request_does_not_stall_the_fleet(
+    stores: list[RedisLimitStore],
+) -> None:
+    spec = (RateLimit(5, 0.3),)
+    grant = await stores[0].reserve(ORIGIN, ("api",), spec)
+    assert isinstance(grant, SharedGrant)
+    await stores[0].complete(grant, None, None, 0)  # timed out: no answer
+    assert not isinstance(await stores[1].reserve(ORIGIN, ("api",), spec), SharedGrant)
+    await asyncio.sleep(0.35)  # the window it may have opened is surely over
+    assert isinstance(await stores[1].reserve(ORIGIN, ("api",), spec), SharedGrant)
+
+
+async def test_reservations_of_a_dead_process_expire(redis_url: str) -> None:
+    namespace = f"test-{uuid.uuid4().hex}"
+    dying = RedisLimitStore(redis_url, namespace=namespace, lease=0.2)
+    alive = RedisLimitStore(redis_url, namespace=namespace, lease=0.2)
+    spec = (RateLimit(3, 0.2),)
+    try:
+        first = await alive.reserve(ORIGIN, ("api",), spec)
+        assert isinstance(first, SharedGrant)
+        await alive.complete(first, 200, headers(3, 2, 0.2), 0)
+        held = [await dying.reserve(ORIGIN, ("api",), spec) for _ in range(2)]
+        assert all(isinstance(h, SharedGrant) for h in held)  # never completed
+        await asyncio.sleep(0.45)  # leases and the window are over
+        fresh = [await alive.reserve(ORIGIN, ("api",), spec) for _ in range(4)]
+        grants = [g for g in fresh if isinstance(g, SharedGrant)]
+        assert len(grants) >= 1
+        for g in grants:
+            await alive.complete(g, 200, headers(3, 2, 0.2), 0)
+        await asyncio.sleep(0.25)
+        # The dead reservations no longer eat into every later window.
+        later = [await alive.reserve(ORIGIN, ("api",), spec) for _ in range(3)]
+        assert sum(isinstance(g, SharedGrant) for g in later) == 3
+    finally:
+        await dying.aclose()
+        await alive.aclose()
+
+
+async def test_a_login_429_does_not_block_the_api_bucket(stores: list[RedisLimitStore]) -> None:
+    specs = (RateLimit(50, 60.0), RateLimit(15, 300.0))
+    grant = await stores[0].reserve(ORIGIN, ("api", "login"), specs)
+    assert isinstance(grant, SharedGrant)
+    await stores[0].complete(grant, 429, headers(15, 0, 250), 1)
+    state = await stores[1].snapshot(ORIGIN, ["api", "login"])
+    assert state["login"]["count"] == 15 and state["login"]["blocked"] > 0
+    assert state["api"].get("blocked", 0) == 0 and state["api"]["count"] <= 1

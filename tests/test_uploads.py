@@ -271,3 +271,23 @@ async def test_private_download_sends_the_token_only_home(tmp_path: Path) -> Non
         assert cdn.stats.authorized_requests == 0
         assert not any("Authorization" in str(k) for k in cdn.stats.authorized_routes)
         assert os.path.getsize(tmp_path / "public.mp4") == len(data)
+
+
+async def test_upload_rides_out_429s_from_a_neighbour(tmp_path: Path) -> None:
+    data = make_file(tmp_path / "clip.mp4", 6 * CHUNK + 1)
+    async with FakeInstance(videos=1, limits={"api": (4, 0.5)}) as fake:
+        # Local limiting off: the server's 429s reach the upload loop.
+        pt = PeerTube(fake.url, rate_limiting=False)
+        await pt.login("alice", fake.passwords["alice"])
+        me = await pt.me.get()
+        assert me.video_channels and me.video_channels[0].id is not None
+        async with pt:
+            video = await pt.videos.upload(
+                tmp_path / "clip.mp4",
+                channel_id=me.video_channels[0].id,
+                name="Crowded",
+                chunk_size=CHUNK,
+            )
+        assert fake.stats.rate_limited > 0
+        assert stored_sha(fake, video.uuid) == hashlib.sha256(data).hexdigest()
+        assert fake.stats.videos_created == 1

@@ -33,12 +33,20 @@ from typing import Any
 import attrs
 from yarl import URL
 
-from .._errors import APIError, NotFound, PeerTubeError, ServerError, TransportError
+from .._errors import (
+    APIError,
+    NotFound,
+    PeerTubeError,
+    RateLimited,
+    ServerError,
+    TransportError,
+)
 from .._generated.models import VideoDetails
 from .._generated.resources import VideosResource
 from .._ratelimit import RateLimitHeaders
+from .._scheduler import Priority
 
-__all__ = ["DownloadError", "UploadError", "UploadState", "Videos"]
+__all__ = ["DownloadError", "UploadError", "UploadOutcomeUnknown", "UploadState", "Videos"]
 
 logger = logging.getLogger("peertube_async.uploads")
 
@@ -55,6 +63,15 @@ Progress = Callable[[int, int], Any]
 
 class UploadError(PeerTubeError):
     """An upload cannot go on (file changed, upload lost, too many failures)."""
+
+
+class UploadOutcomeUnknown(UploadError):
+    """The last chunk went out, its answer was lost and the upload id is gone: the video
+    was most likely created. ``state`` tells which upload it was."""
+
+    def __init__(self, message: str, *, state: UploadState) -> None:
+        super().__init__(message)
+        self.state = state
 
 
 class DownloadError(PeerTubeError):
@@ -213,6 +230,8 @@ class Videos(VideosResource):
             identity=identity,
         )
         source = _Source(path if path is not None else file)  # type: ignore[arg-type]
+        if on_state is not None:
+            on_state(state)  # resumable from here on, even a single-chunk upload
         return await self._run(state, source, chunk_size, on_progress, on_state)
 
     async def resume_upload(
@@ -304,12 +323,23 @@ class Videos(VideosResource):
                     },
                     retries=0,
                 )
-            except (TransportError, ServerError) as exc:
+            except NotFound as exc:
+                if last + 1 == state.size:
+                    # aiohttp sent the final chunk again after a drop, once the server
+                    # had finished with it: the video exists, its ids are lost.
+                    raise UploadOutcomeUnknown(
+                        f"the last chunk of {state.filename} was sent but its answer was "
+                        "lost: the video was most likely created; look for it before "
+                        "uploading again",
+                        state=state,
+                    ) from exc
+                raise UploadError("the server lost this upload (cancelled or expired)") from exc
+            except (TransportError, ServerError, RateLimited) as exc:
                 failures += 1
                 if failures > _MAX_CHUNK_FAILURES:
                     raise UploadError(f"upload failed {failures} times in a row: {exc}") from exc
                 await self._pause(exc, failures)
-                state.offset = await self._server_offset(state)
+                state.offset = await self._server_offset(state, final_sent=last + 1 == state.size)
                 continue
             failures = 0
             if resp.status == 308:
@@ -337,14 +367,20 @@ class Videos(VideosResource):
 
     async def _pause(self, exc: BaseException, failures: int) -> None:
         wait = None
-        if isinstance(exc, APIError):
+        if isinstance(exc, RateLimited):
+            wait = exc.retry_after
+        elif isinstance(exc, APIError):
             wait = RateLimitHeaders.parse(exc.headers).retry_after
         if wait is None:
             wait = self._caller.pipeline.backoff.delay(failures - 1)
         await asyncio.sleep(min(wait, 60.0))
 
-    async def _server_offset(self, state: UploadState) -> int:
-        """Ask the server how much it has (``PUT`` with ``bytes */SIZE``)."""
+    async def _server_offset(self, state: UploadState, *, final_sent: bool = False) -> int:
+        """Ask the server how much it has (``PUT`` with ``bytes */SIZE``).
+
+        ``final_sent``: the last byte went out before the failure, so a lost upload id
+        most likely means the video was created and only the answer was lost.
+        """
         pipeline = self._caller.pipeline
         for attempt in range(_MAX_CHUNK_FAILURES):
             try:
@@ -356,10 +392,17 @@ class Videos(VideosResource):
                     retries=0,
                 )
             except NotFound as exc:
+                if final_sent:
+                    raise UploadOutcomeUnknown(
+                        f"the last chunk of {state.filename} was sent but its answer was lost, "
+                        "and the server no longer knows the upload: the video was most likely "
+                        "created; look for it before uploading again",
+                        state=state,
+                    ) from exc
                 raise UploadError(
                     "the server lost this upload (finished, cancelled or expired)"
                 ) from exc
-            except (TransportError, ServerError) as exc:
+            except (TransportError, ServerError, RateLimited) as exc:
                 await self._pause(exc, attempt + 1)
                 continue
             if resp.status == 308:
@@ -369,7 +412,9 @@ class Videos(VideosResource):
 
     async def _cancel(self, state: UploadState) -> None:
         with contextlib.suppress(PeerTubeError):
-            await self._caller.pipeline.send("DELETE", state.upload_url, retries=1)
+            await self._caller.pipeline.send(
+                "DELETE", state.upload_url, retries=1, priority=Priority.INTERACTIVE
+            )
             logger.info("cancelled the upload of %s", state.filename)
 
     # -- downloads ------------------------------------------------------------------
