@@ -61,7 +61,9 @@ class Transport:
             self._session = aiohttp.ClientSession(
                 headers=headers,
                 timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=self._connection_limit),
+                # PeerTube (Node) closes idle connections after 5 s: reusing one it is
+                # closing makes aiohttp resend the request behind the scheduler's back.
+                connector=aiohttp.TCPConnector(limit=self._connection_limit, keepalive_timeout=4.0),
             )
         return self._session
 
