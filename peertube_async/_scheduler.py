@@ -214,7 +214,7 @@ class Scheduler:
             return Ticket(origin, names, (), ())
         queue = self._queue(origin, names)
         if self.store is not None:
-            return await self._acquire_shared(queue, int(priority), max_wait)
+            return await self._wait(queue, int(priority), max_wait)
         now = self.now()
         if self._waiting == 0 and all(b.can_acquire(now) for b in queue.buckets):
             return self._grant(queue, now)
@@ -223,12 +223,19 @@ class Scheduler:
             estimate = max(b.estimate_wait(now, ahead) for b in queue.buckets)
             if estimate > max_wait:
                 raise self._too_long(queue, estimate, max_wait)
+        return await self._wait(queue, int(priority), max_wait)
+
+    async def _wait(self, queue: _Queue, priority: int, max_wait: float | None) -> Ticket:
+        """Queue a waiter and wait for its grant, from local buckets or the shared store."""
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(loop.create_future(), int(priority), next(self._seq))
+        waiter = _Waiter(loop.create_future(), priority, next(self._seq))
         queue.push(waiter)
         self._waiting += 1
         try:
-            self.dispatch()
+            if self.store is None:
+                self.dispatch()
+            elif queue not in self._pumps:
+                self._pumps[queue] = loop.create_task(self._pump(queue))
             if max_wait is None:
                 return await waiter.future
             return await asyncio.wait_for(asyncio.shield(waiter.future), max_wait)
@@ -246,29 +253,6 @@ class Scheduler:
             self._waiting -= 1
 
     # -- shared store ---------------------------------------------------------------
-
-    async def _acquire_shared(self, queue: _Queue, priority: int, max_wait: float | None) -> Ticket:
-        loop = asyncio.get_running_loop()
-        waiter = _Waiter(loop.create_future(), priority, next(self._seq))
-        queue.push(waiter)
-        self._waiting += 1
-        if queue not in self._pumps:
-            self._pumps[queue] = loop.create_task(self._pump(queue))
-        try:
-            if max_wait is None:
-                return await waiter.future
-            return await asyncio.wait_for(asyncio.shield(waiter.future), max_wait)
-        except BaseException as exc:
-            fut = waiter.future
-            if fut.done() and not fut.cancelled():
-                self.release(fut.result())
-            else:
-                fut.cancel()
-            if isinstance(exc, asyncio.TimeoutError):
-                raise self._too_long(queue, max_wait or 0.0, max_wait or 0.0) from None
-            raise
-        finally:
-            self._waiting -= 1
 
     async def _pump(self, queue: _Queue) -> None:
         """Serve one queue's waiters, in order, from the shared store."""

@@ -101,17 +101,9 @@ class Transport:
             async with ctx as resp:
                 yield StreamedResponse(resp, method, shown)
                 return
-        except aiohttp.ClientConnectorError as exc:
-            raise ConnectError(
-                f"cannot connect to {url.host}:{url.port}: {exc.os_error}",
-                method=method,
-                url=shown,
-            ) from exc
-        except asyncio.TimeoutError as exc:
-            raise RequestTimeout("request timed out", method=method, url=shown) from exc
-        except aiohttp.ClientError as exc:
-            message = _describe(exc)
-        raise TransportError(message, method=method, url=shown)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            failure = _failure(exc, method, url, shown)
+        raise failure
 
     async def send(
         self,
@@ -142,20 +134,12 @@ class Transport:
             async with self.session.request(method, url, **kwargs) as resp:
                 body = await resp.read()
                 return RawResponse(resp.status, resp.reason or "", resp.headers, body)
-        except aiohttp.ClientConnectorError as exc:
-            raise ConnectError(
-                f"cannot connect to {url.host}:{url.port}: {exc.os_error}",
-                method=method,
-                url=shown,
-            ) from exc
-        except asyncio.TimeoutError as exc:
-            raise RequestTimeout("request timed out", method=method, url=shown) from exc
-        except aiohttp.ClientError as exc:
-            message = _describe(exc)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            failure = _failure(exc, method, url, shown)
         finally:
             for handle in opened:
                 handle.close()
-        raise TransportError(message, method=method, url=shown)
+        raise failure
 
 
 class StreamedResponse:
@@ -186,6 +170,20 @@ class StreamedResponse:
         else:
             return
         raise TransportError(message, method=self._method, url=self._shown)
+
+
+def _failure(
+    exc: aiohttp.ClientError | asyncio.TimeoutError, method: str, url: URL, shown: str
+) -> TransportError:
+    """The SDK's error for an aiohttp failure (raised outside the ``except``: see
+    :func:`_describe`)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return ConnectError(
+            f"cannot connect to {url.host}:{url.port}: {exc.os_error}", method=method, url=shown
+        )
+    if isinstance(exc, asyncio.TimeoutError):
+        return RequestTimeout("request timed out", method=method, url=shown)
+    return TransportError(_describe(exc), method=method, url=shown)
 
 
 def _describe(exc: aiohttp.ClientError) -> str:
