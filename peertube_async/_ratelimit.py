@@ -397,7 +397,11 @@ class Bucket:
             if server_id < cur.server_id:
                 return
             # The server's window closed earlier than believed: a new one holds this one.
-            self._switch(_Window(count=1, server_id=server_id, started=True))
+            # Requests that went unanswered after the old window may have ended are in
+            # this one too.
+            self._switch(
+                _Window(count=1 + cur.late_unresolved, server_id=server_id, started=True)
+            )
             cur = self._cur
         elif server_id is not None:
             cur.server_id = server_id

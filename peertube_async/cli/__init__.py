@@ -17,7 +17,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import click
 
@@ -29,7 +29,19 @@ from .._generated import models as m
 from .._pagination import Paginator
 from .._ratelimit import RateLimit
 from .._version import __version__
-from ..crawl import KINDS, CheckpointError, Crawler, CrawlReport, load_checkpoint
+from ..crawl import (
+    DEFAULT_NAMESPACE,
+    KINDS,
+    CheckpointError,
+    Crawler,
+    CrawlReport,
+    DistributedCrawl,
+    Worker,
+    WorkerPool,
+    WorkersExited,
+    load_checkpoint,
+    redis_errors,
+)
 from ._display import CrawlDisplay, format_seconds
 from ._sandbox import CRAWL_SANDBOX, SandboxSpec, sandboxes
 
@@ -560,6 +572,33 @@ async def _until_signal() -> None:
 
 # -- crawl --------------------------------------------------------------------------------
 
+_LEASE = 30.0
+_INSTANCES_PER_WORKER = 8
+
+
+def _distributed_options(func: F) -> F:
+    """Options that the coordinator hands its workers and that ``crawl-worker`` takes."""
+    func = click.option(
+        "--namespace",
+        default=None,
+        help=f"with --redis: prefix of the crawl's Redis keys  [default: {DEFAULT_NAMESPACE}]",
+    )(func)
+    func = click.option(
+        "--instances-per-worker",
+        type=click.IntRange(min=1),
+        default=None,
+        help=f"with --redis: instances each worker crawls at once  "
+        f"[default: {_INSTANCES_PER_WORKER}]",
+    )(func)
+    return click.option(
+        "--lease",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        metavar="SECONDS",
+        help="with --redis: how long a silent worker keeps its instances before another "
+        f"takes them over  [default: {_LEASE:g}]",
+    )(func)
+
 
 def _parse_kinds(value: str) -> tuple[str, ...]:
     if value.strip() == "all":
@@ -645,6 +684,29 @@ def _print_report(report: CrawlReport) -> None:
     show_default=True,
     help="tries again of a page that got no answer, before giving its instance up",
 )
+@click.option(
+    "--redis",
+    "redis_url",
+    metavar="URL",
+    default=None,
+    help="share the crawl out through the Redis server at URL (redis://HOST:PORT/DB): "
+    "worker processes crawl, this one seeds the crawl and writes OUT",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="with --redis: worker processes to start here  [default: 1; 0 when every "
+    "worker runs elsewhere, with crawl-worker]",
+)
+@click.option(
+    "--crawl-id",
+    metavar="ID",
+    default=None,
+    help="with --redis: the crawl to create or join (default: OUT's with --resume, else "
+    "a new one); crawl-worker joins it by this ID",
+)
+@_distributed_options
 @click.option("--json", "as_json", is_flag=True, help="the summary as one JSON object")
 @click.option("--quiet", "-q", is_flag=True, help="no progress on stderr")
 @_command
@@ -659,6 +721,12 @@ async def crawl(
     per_instance: int,
     rate_limit: str | None,
     retries: int,
+    redis_url: str | None,
+    workers: int | None,
+    crawl_id: str | None,
+    lease: float | None,
+    instances_per_worker: int | None,
+    namespace: str | None,
     as_json: bool,
     quiet: bool,
 ) -> int:
@@ -673,7 +741,24 @@ async def crawl(
     With no INSTANCE, it crawls three built-in sandbox instances (PeerTube's budget of 50
     requests with the window cut to 1 s); a resumed sandbox crawl restarts them on the
     same ports.
+
+    With --redis, instances are handed out through Redis to --workers processes started
+    here and to any started elsewhere with `crawl-worker --redis URL --crawl-id ID`; the
+    offsets live in Redis, and this process writes OUT (and its checkpoint) as records
+    come. Kill any of them at any time: a worker's instances go to another once its
+    --lease runs out, and the same command with --resume goes on writing OUT.
     """
+    if redis_url is None:
+        given = {
+            "--workers": workers,
+            "--crawl-id": crawl_id,
+            "--lease": lease,
+            "--instances-per-worker": instances_per_worker,
+            "--namespace": namespace,
+        }
+        stray = [name for name, value in given.items() if value is not None]
+        if stray:
+            raise _Failure(f"{', '.join(stray)} only apply with --redis", EXIT_USAGE)
     wanted = _parse_kinds(kinds)
     budget = _parse_rate(rate_limit)
     rate_limits = {"api": budget} if budget else None
@@ -698,22 +783,47 @@ async def crawl(
                 f"(no instance given: crawling {len(urls)} built-in sandbox instances, "
                 f"api budget {first.limit} per {first.window:g} s)"
             )
-        crawler = Crawler(
-            urls,
-            out,
-            kinds=wanted,
-            resume=resume,
-            overwrite=overwrite,
-            drop_federated_copies=drop_federated_copies,
-            connections=connections,
-            per_instance=per_instance,
-            rate_limits=rate_limits,
-            retries=retries,
-            progress=display.update,
-            meta=meta,
-        )
+        crawler: Crawler | DistributedCrawl
+        if redis_url is None:
+            crawler = Crawler(
+                urls,
+                out,
+                kinds=wanted,
+                resume=resume,
+                overwrite=overwrite,
+                drop_federated_copies=drop_federated_copies,
+                connections=connections,
+                per_instance=per_instance,
+                rate_limits=rate_limits,
+                retries=retries,
+                progress=display.update,
+                meta=meta,
+            )
+        else:
+            crawler = DistributedCrawl(
+                urls,
+                out,
+                redis_url=redis_url,
+                workers=1 if workers is None else workers,
+                crawl_id=crawl_id,
+                namespace=namespace or DEFAULT_NAMESPACE,
+                kinds=wanted,
+                resume=resume,
+                overwrite=overwrite,
+                drop_federated_copies=drop_federated_copies,
+                rate_limits=rate_limits,
+                lease=lease or _LEASE,
+                instances_per_worker=instances_per_worker or _INSTANCES_PER_WORKER,
+                per_instance=per_instance,
+                connections=connections,
+                retries=retries,
+                progress=display.update,
+                meta=meta,
+                # The crawl id is what other machines need: shown even when quiet.
+                events=_err if quiet or as_json else display.note,
+            )
         stack.enter_context(display)
-        stack.enter_context(_graceful_stop(crawler, display))
+        stack.enter_context(_graceful_stop(crawler, display.note))
         try:
             report = await crawler.run()
         except FileExistsError:
@@ -722,6 +832,10 @@ async def crawl(
                 "to start it again",
                 EXIT_USAGE,
             ) from None
+        except WorkersExited as exc:
+            raise _Failure(str(exc), EXIT_INTERNAL) from None
+        except redis_errors() as exc:
+            raise _Failure(f"Redis: {exc}", EXIT_NETWORK) from None
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -740,15 +854,23 @@ async def crawl(
     return EXIT_OK
 
 
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
 @contextlib.contextmanager
-def _graceful_stop(crawler: Crawler, display: CrawlDisplay) -> Any:
+def _graceful_stop(
+    crawler: _Stoppable,
+    note: Callable[[str], None],
+    message: str = "stopping: writing the checkpoint (Ctrl-C again to quit at once)",
+) -> Any:
     """First Ctrl-C (or SIGTERM): stop cleanly and write the checkpoint; a second Ctrl-C
     falls back to Python's own handling."""
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
 
     def stop() -> None:
-        display.note("stopping: writing the checkpoint (Ctrl-C again to quit at once)")
+        note(message)
         crawler.stop()
         for sig in handled:
             loop.remove_signal_handler(sig)
@@ -765,6 +887,120 @@ def _graceful_stop(crawler: Crawler, display: CrawlDisplay) -> Any:
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
+
+
+@cli.command("crawl-worker", context_settings=_CONTEXT, epilog=EXIT_CODES)
+@click.option("--redis", "redis_url", required=True, metavar="URL", help="the crawl's Redis")
+@click.option("--crawl-id", required=True, metavar="ID", help="the crawl to join")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="worker processes to run here",
+)
+@_distributed_options
+@click.option(
+    "--connections",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="most open connections per worker",
+)
+@click.option(
+    "--per-instance",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="most requests outstanding per instance",
+)
+@click.option(
+    "--rate-limit",
+    metavar="LIMIT/SECONDS",
+    default=None,
+    help="the instances' api budget if not the one the crawl was started with",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=4,
+    show_default=True,
+    help="tries again of a page that got no answer, before giving its instance up",
+)
+@click.option("--wait", is_flag=True, help="wait for the crawl to be started, if it is not yet")
+@click.option("--quiet", "-q", is_flag=True, help="no line per instance on stderr")
+@_command
+async def crawl_worker(
+    redis_url: str,
+    crawl_id: str,
+    workers: int,
+    lease: float | None,
+    instances_per_worker: int | None,
+    namespace: str | None,
+    connections: int,
+    per_instance: int,
+    rate_limit: str | None,
+    retries: int,
+    wait: bool,
+    quiet: bool,
+) -> int:
+    """Join the distributed crawl ID (started by `crawl --redis URL`) as a worker: claim
+    its instances one by one from Redis, crawl them and commit their records there, until
+    nothing is left. Run it on as many machines as wanted.
+
+    Ctrl-C (or SIGTERM) gives the unfinished instances back at once; a worker killed
+    outright loses them for --lease seconds, after which another worker goes on from the
+    offsets in Redis.
+    """
+    budget = _parse_rate(rate_limit)
+    options: dict[str, Any] = {
+        "namespace": namespace or DEFAULT_NAMESPACE,
+        "instances_at_once": instances_per_worker or _INSTANCES_PER_WORKER,
+        "per_instance": per_instance,
+        "connections": connections,
+        "lease": lease or _LEASE,
+        "retries": retries,
+        "rate_limits": {"api": budget} if budget else None,
+        "wait": wait,
+        "events": None if quiet else _err,
+    }
+    try:
+        if workers == 1:
+            return await _one_worker(redis_url, crawl_id, options)
+        return await _worker_processes(redis_url, crawl_id, workers, options)
+    except redis_errors() as exc:
+        raise _Failure(f"Redis: {exc}", EXIT_NETWORK) from None
+
+
+async def _one_worker(redis_url: str, crawl_id: str, options: dict[str, Any]) -> int:
+    worker = Worker(redis_url, crawl_id, **options)
+    with _graceful_stop(worker, _err, "stopping: giving the instances back"):
+        report = await worker.run()
+    _err(
+        f"worker {report.worker}: {len(report.finished)} instances finished "
+        f"({len(report.taken_over)} taken over), {report.written:,} records"
+    )
+    return EXIT_INTERRUPTED if report.stopped else EXIT_OK
+
+
+async def _worker_processes(
+    redis_url: str, crawl_id: str, count: int, options: dict[str, Any]
+) -> int:
+    pool = WorkerPool(redis_url, crawl_id, count, **options)
+    pool.start()
+    try:
+        with _graceful_stop(pool, _err, "stopping: the workers give their instances back"):
+            await pool.wait()
+        codes = pool.exitcodes
+    finally:
+        await pool.close()
+    for code in (EXIT_USAGE, EXIT_NETWORK):
+        if code in codes:
+            return code
+    if any(c not in (EXIT_OK, EXIT_INTERRUPTED) for c in codes):
+        _err(f"error: worker processes ended with {codes}")
+        return EXIT_INTERNAL
+    return EXIT_INTERRUPTED if EXIT_INTERRUPTED in codes else EXIT_OK
 
 
 # -- entry point --------------------------------------------------------------------------
