@@ -399,9 +399,7 @@ class Bucket:
             # The server's window closed earlier than believed: a new one holds this one.
             # Requests that went unanswered after the old window may have ended are in
             # this one too.
-            self._switch(
-                _Window(count=1 + cur.late_unresolved, server_id=server_id, started=True)
-            )
+            self._switch(_Window(count=1 + cur.late_unresolved, server_id=server_id, started=True))
             cur = self._cur
         elif server_id is not None:
             cur.server_id = server_id
