@@ -46,6 +46,7 @@ from ._data import (
     ROLE_MODERATOR,
     UNDEFINED,
     VIDEO_CATEGORIES,
+    VIDEO_EXTENSIONS,
     Channel,
     StoredFile,
     User,
@@ -85,45 +86,6 @@ _MIN_FILE_SIZE = 10  # CONSTRAINTS_FIELDS.VIDEOS.FILE_SIZE
 _NAME_MESSAGE = "Should have a video name between 3 and 120 characters long"
 _TAGS_MESSAGE = "Should have an array of up to 5 tags between 2 and 30 characters each"
 
-# CONSTRAINTS_FIELDS.VIDEOS.EXTNAME with additional extensions and audio allowed, as the
-# sample instance's /api/v1/config lists them.
-VIDEO_EXTENSIONS: tuple[str, ...] = (
-    ".webm",
-    ".ogv",
-    ".ogg",
-    ".mp4",
-    ".mkv",
-    ".mov",
-    ".qt",
-    ".mqv",
-    ".m4v",
-    ".flv",
-    ".f4v",
-    ".wmv",
-    ".avi",
-    ".3gp",
-    ".3gpp",
-    ".3g2",
-    ".3gpp2",
-    ".nut",
-    ".mts",
-    ".m2ts",
-    ".mpv",
-    ".m2v",
-    ".m1v",
-    ".mpg",
-    ".mpe",
-    ".mpeg",
-    ".vob",
-    ".mxf",
-    ".mp3",
-    ".wma",
-    ".wav",
-    ".flac",
-    ".aac",
-    ".m4a",
-    ".ac3",
-)
 _UNSUPPORTED_FILE = (
     "This file is not supported. Please, make sure it is of the following type: "
     + ", ".join(VIDEO_EXTENSIONS)
