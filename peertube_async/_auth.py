@@ -264,6 +264,11 @@ class Authenticator:
 
     # -- what the pipeline asks -----------------------------------------------------
 
+    @property
+    def active(self) -> bool:
+        """Whether there is a token to send."""
+        return self.tokens is not None
+
     async def access_token(self) -> str | None:
         """The token to send now, refreshed first when it is about to expire."""
         tokens = self.tokens

@@ -61,6 +61,10 @@ Params = Mapping[str, Any]
 class TokenSource(Protocol):
     """What the pipeline asks of the client's authentication (see ``_auth``)."""
 
+    @property
+    def active(self) -> bool:
+        """Whether there is a token to send at all."""
+
     async def access_token(self) -> str | None:
         """The bearer token to send now (refreshed first if about to expire)."""
 
@@ -166,6 +170,8 @@ class Pipeline:
             return URL(path, encoded=True)
         if not path.startswith("/"):
             path = "/api/v1/" + path
+        if "?" not in path and "#" not in path:
+            return self.base.with_path(path, encoded=True)
         return self.base.join(URL(path, encoded=True))
 
     @contextlib.asynccontextmanager
@@ -244,11 +250,14 @@ class Pipeline:
         query = build_query(params)
         if query:
             url = url.extend_query(query)
-        origin = origin_of(url)
-        names = limiter_classes(method, url.path)
+        # An instance path stays on the instance; only absolute URLs need a look.
+        origin = self.origin if path.startswith("/") else origin_of(url)
+        names = limiter_classes(method, url.raw_path)
         send_headers = dict(headers or {})
         # The bearer token goes to the instance's own origin only.
         auth = self.auth if authenticate and origin == self.origin else None
+        if auth is not None and not auth.active:
+            auth = None
         used_token: str | None = None
         replayed = False
         max_limited = self.rate_limit_retries if rate_limit_retries is None else rate_limit_retries
