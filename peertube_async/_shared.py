@@ -83,6 +83,7 @@ for i = 1, n do
     maybe = 0
     over = 0
     gen = gen + 1
+    redis.call('HSET', key, 'sid', 0)
   end
   local room = limit
   if answered == 0 then room = 1 end
@@ -127,7 +128,8 @@ return out
 
 # KEYS: one bucket's hash and in-flight set. ARGV: gen, reservation id, answered (1/0),
 # status, described (1/0), limit, remaining, reset_in_ms, retry_after_ms (-1 when absent),
-# window_ms, count_failed, from_limiter (1/0), released (1/0: not counted).
+# window_ms, count_failed, from_limiter (1/0), released (1/0: not counted), server window
+# id (X-RateLimit-Reset; 0 when unknown).
 _COMPLETE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -146,9 +148,10 @@ local window = tonumber(ARGV[10])
 local count_failed = tonumber(ARGV[11])
 local from_limiter = tonumber(ARGV[12])
 local released = tonumber(ARGV[13])
+local wid = tonumber(ARGV[14])
 redis.call('ZREM', fkey, rid)
 local h = redis.call('HMGET', key, 'limit', 'count', 'gen', 'end_hi', 'answered',
-                     'blocked', 'maybe')
+                     'blocked', 'maybe', 'sid')
 if h[3] == false then
   -- The state is gone (expired, or Redis restarted): the next answers rebuild it.
   return 0
@@ -161,8 +164,27 @@ local end_hi = tonumber(h[4]) or 0
 local was_answered = tonumber(h[5]) or 0
 local blocked = tonumber(h[6]) or 0
 local maybe = tonumber(h[7]) or 0
+local sid = tonumber(h[8]) or 0
 local horizon = math.floor(window * 3 + 2000)
 local same = (gen == cur)
+local switched = false
+if same and answered == 1 and described == 1 and wid > 0 and released == 0 then
+  if sid == 0 then
+    sid = wid
+  elseif wid > sid then
+    -- The server's window closed earlier than believed and a new one holds this
+    -- request, and possibly every request still in flight.
+    cur = cur + 1
+    sid = wid
+    count = 1 + inflight
+    end_hi = 0
+    maybe = 0
+    switched = true
+  elseif wid < sid then
+    -- An answer from a window already behind: nothing to learn about this one.
+    described = 0
+  end
+end
 if released == 1 then
   if same then count = math.max(0, count - 1) end
 elseif answered == 0 then
@@ -195,7 +217,9 @@ else
   end
 end
 redis.call('HSET', key, 'limit', limit, 'count', count, 'end_hi', end_hi,
-           'answered', was_answered, 'blocked', blocked, 'maybe', maybe)
+           'answered', was_answered, 'blocked', blocked, 'maybe', maybe, 'sid', sid,
+           'gen', cur)
+if switched then redis.call('HSET', key, 'started', 1) end
 redis.call('PEXPIRE', key, window * 4 + 60000)
 return 1
 """
@@ -409,6 +433,9 @@ class RedisLimitStore:
                 int(spec.count_failed),
                 int(from_limiter),
                 int(not_counted),
+                hdr.reset
+                if hdr is not None and hdr.reset is not None and reset_in is not None
+                else 0,
             ]
             try:
                 await self._complete(keys=[key, key + ":inflight"], args=argv)

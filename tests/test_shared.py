@@ -197,3 +197,23 @@ async def test_a_login_429_does_not_block_the_api_bucket(stores: list[RedisLimit
     state = await stores[1].snapshot(ORIGIN, ["api", "login"])
     assert state["login"]["count"] == 15 and state["login"]["blocked"] > 0
     assert state["api"].get("blocked", 0) == 0 and state["api"]["count"] <= 1
+
+
+async def test_an_answer_from_a_newer_server_window_switches_every_process(
+    stores: list[RedisLimitStore],
+) -> None:
+    spec = (RateLimit(5, 60.0),)
+    probe = await stores[0].reserve(ORIGIN, ("api",), spec)
+    assert isinstance(probe, SharedGrant)
+    old = RateLimitHeaders(limit=5, remaining=4, reset=1_000_060, date=1_000_000.0)
+    await stores[0].complete(probe, 200, old, 0)
+    sent = [await stores[1].reserve(ORIGIN, ("api",), spec) for _ in range(4)]
+    assert all(isinstance(g, SharedGrant) for g in sent)
+    # One of them arrived after the server's window closed: it opened the next one, and
+    # the other three, still in flight, may land there too.
+    new = RateLimitHeaders(limit=5, remaining=4, reset=1_000_090, date=1_000_030.0)
+    await stores[1].complete(sent[0], 200, new, 0)  # type: ignore[arg-type]
+    state = (await stores[2].snapshot(ORIGIN, ["api"]))["api"]
+    assert state["count"] == 4
+    more = [await stores[2].reserve(ORIGIN, ("api",), spec) for _ in range(2)]
+    assert [isinstance(g, SharedGrant) for g in more] == [True, False]
