@@ -53,7 +53,34 @@ WIRE = "wire"
 _E = TypeVar("_E", bound=enum.Enum)
 
 
-class OpenStrEnum(str, enum.Enum):
+class _OpenEnum:
+    """What open enums share: pseudo-members for unlisted values behave like the value."""
+
+    _name_: str
+    _value_: Any
+
+    @property
+    def known(self) -> bool:
+        """Whether this value is one the SDK lists (False for a pseudo-member)."""
+        return type(self)._value2member_map_.get(self._value_) is self  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        # Hash like the plain value so that members and values are interchangeable keys.
+        return hash(self._value_)
+
+    def __str__(self) -> str:
+        return str(self._value_)
+
+    def __format__(self, format_spec: str) -> str:
+        return format(self._value_, format_spec)
+
+    def __repr__(self) -> str:
+        if self.known:
+            return f"<{type(self).__name__}.{self._name_}: {self._value_!r}>"
+        return f"<{type(self).__name__} unknown: {self._value_!r}>"
+
+
+class OpenStrEnum(_OpenEnum, str, enum.Enum):
     """A string enum that also accepts values it does not list.
 
     ``Cls("unlisted")`` returns a pseudo-member (not cached, not iterated) whose ``value`` is
@@ -70,28 +97,8 @@ class OpenStrEnum(str, enum.Enum):
         member._value_ = value
         return member
 
-    @property
-    def known(self) -> bool:
-        """Whether this value is one the SDK lists (False for a pseudo-member)."""
-        return type(self)._value2member_map_.get(self._value_) is self
 
-    def __hash__(self) -> int:
-        # Hash like the plain value so that members and strings are interchangeable keys.
-        return hash(self._value_)
-
-    def __str__(self) -> str:
-        return str(self._value_)
-
-    def __format__(self, format_spec: str) -> str:
-        return format(str(self._value_), format_spec)
-
-    def __repr__(self) -> str:
-        if self.known:
-            return f"<{type(self).__name__}.{self._name_}: {self._value_!r}>"
-        return f"<{type(self).__name__} unknown: {self._value_!r}>"
-
-
-class OpenIntEnum(int, enum.Enum):
+class OpenIntEnum(_OpenEnum, int, enum.Enum):
     """An integer enum that also accepts values it does not list (see :class:`OpenStrEnum`)."""
 
     @classmethod
@@ -102,25 +109,6 @@ class OpenIntEnum(int, enum.Enum):
         member._name_ = str(value)
         member._value_ = value
         return member
-
-    @property
-    def known(self) -> bool:
-        """Whether this value is one the SDK lists (False for a pseudo-member)."""
-        return type(self)._value2member_map_.get(self._value_) is self
-
-    def __hash__(self) -> int:
-        return hash(self._value_)
-
-    def __str__(self) -> str:
-        return str(self._value_)
-
-    def __format__(self, format_spec: str) -> str:
-        return format(int(self._value_), format_spec)
-
-    def __repr__(self) -> str:
-        if self.known:
-            return f"<{type(self).__name__}.{self._name_}: {self._value_!r}>"
-        return f"<{type(self).__name__} unknown: {self._value_!r}>"
 
 
 # Fractions of any length and an optional offset; used only when fromisoformat refuses a

@@ -449,6 +449,30 @@ class Caller:
         """The same pipeline with other options."""
         return Caller(self.pipeline, self.converter, attrs.evolve(self.options, **changes))
 
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> RawResponse:
+        """Send through the pipeline with this view's options."""
+        opts = self.options
+        return await self.pipeline.send(
+            method,
+            path,
+            params=params,
+            json=json,
+            data=data,
+            headers=headers,
+            priority=opts.priority,
+            max_wait=opts.max_wait,
+            timeout=opts.timeout,
+        )
+
     async def json(
         self,
         method: str,
@@ -460,18 +484,7 @@ class Caller:
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """Send with this view's options and decode the JSON answer."""
-        opts = self.options
-        resp = await self.pipeline.send(
-            method,
-            path,
-            params=params,
-            json=json,
-            data=data,
-            headers=headers,
-            priority=opts.priority,
-            max_wait=opts.max_wait,
-            timeout=opts.timeout,
-        )
+        resp = await self.send(method, path, params=params, json=json, data=data, headers=headers)
         return decode_json(resp, method, path)
 
     def structure(self, data: Any, cls: Any, *, method: str, path: str) -> Any:

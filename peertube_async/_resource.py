@@ -17,7 +17,7 @@ import attrs
 
 from ._bodies import FileInput, FilePart, FormBody, MultipartBody, file_part
 from ._pagination import Page, Paginator
-from ._pipeline import Caller, encode_path
+from ._pipeline import Caller, decode_json, encode_path
 from ._types import NOT_GIVEN
 
 __all__ = ["Endpoint", "FileInput", "Resource"]
@@ -102,17 +102,13 @@ class Resource:
         json_body, data = (None, None) if ep.body is None else self._encode_body(ep, body or {})
         head = {k: _text(self._plain(v)) for k, v in _given(headers).items()}
         caller = self._caller
-        opts = caller.options
-        resp = await caller.pipeline.send(
+        resp = await caller.send(
             ep.method,
             url,
             params={k: self._plain(v) for k, v in _given(query).items()},
             json=json_body,
             data=data,
             headers=head or None,
-            priority=opts.priority,
-            max_wait=opts.max_wait,
-            timeout=opts.timeout,
         )
         if ep.response == "none":
             return None
@@ -120,8 +116,6 @@ class Resource:
             return resp.body
         if ep.response == "text":
             return resp.body.decode("utf-8", errors="replace")
-        from ._pipeline import decode_json
-
         decoded = decode_json(resp, ep.method, url)
         if ep.model is None:
             return decoded
