@@ -1344,7 +1344,7 @@ class MeSubscriptionsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.MeSubscriptionsListSort | NotGiven = NOT_GIVEN,
+        sort: m.MeSubscriptionsListSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.MeSubscriptionsListItem]:
         """List my user subscriptions
 
@@ -1363,9 +1363,9 @@ class MeSubscriptionsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        skip_count: m.FeedsGetVideosNsfw | NotGiven = NOT_GIVEN,
-        sort: m.AccountsListVideosSort | NotGiven = NOT_GIVEN,
-        nsfw: m.FeedsGetVideosNsfw | NotGiven = NOT_GIVEN,
+        skip_count: m.FeedsGetVideosNsfw | str | NotGiven = NOT_GIVEN,
+        sort: m.AccountsListVideosSort | str | NotGiven = NOT_GIVEN,
+        nsfw: m.FeedsGetVideosNsfw | str | NotGiven = NOT_GIVEN,
         nsfw_flags_included: int | NotGiven = NOT_GIVEN,
         nsfw_flags_excluded: int | NotGiven = NOT_GIVEN,
         is_live: bool | NotGiven = NOT_GIVEN,
@@ -1617,10 +1617,10 @@ class RunnersJobsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.RunnersJobsListSort | NotGiven = NOT_GIVEN,
+        sort: m.RunnersJobsListSort | str | NotGiven = NOT_GIVEN,
         search: str | NotGiven = NOT_GIVEN,
         state_one_of: Sequence[int] | NotGiven = NOT_GIVEN,
-        type_one_of: Sequence[m.RunnerJobType] | NotGiven = NOT_GIVEN,
+        type_one_of: Sequence[m.RunnerJobType | str] | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.RunnerJobAdmin]:
         """List jobs
 
@@ -1756,7 +1756,7 @@ class RunnersRegistrationTokensResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.AccountsListFollowersSort | NotGiven = NOT_GIVEN,
+        sort: m.AccountsListFollowersSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.RunnerRegistrationToken]:
         """List registration tokens
 
@@ -1813,8 +1813,8 @@ class ServerFollowsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        state: m.FollowState | NotGiven = NOT_GIVEN,
-        actor_type: m.ServerFollowsListFollowersActorType | NotGiven = NOT_GIVEN,
+        state: m.FollowState | str | NotGiven = NOT_GIVEN,
+        actor_type: m.ServerFollowsListFollowersActorType | str | NotGiven = NOT_GIVEN,
         sort: str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Follow]:
         """List instances following the server
@@ -1842,8 +1842,8 @@ class ServerFollowsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        state: m.FollowState | NotGiven = NOT_GIVEN,
-        actor_type: m.ServerFollowsListFollowersActorType | NotGiven = NOT_GIVEN,
+        state: m.FollowState | str | NotGiven = NOT_GIVEN,
+        actor_type: m.ServerFollowsListFollowersActorType | str | NotGiven = NOT_GIVEN,
         sort: str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Follow]:
         """List instances followed by the server
@@ -1906,7 +1906,7 @@ class ServerJobsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        job_type: m.JobType | NotGiven = NOT_GIVEN,
+        job_type: m.JobType | str | NotGiven = NOT_GIVEN,
         sort: str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Job]:
         """List instance jobs
@@ -1968,7 +1968,7 @@ class ServerLogsResource(Resource):
         *,
         message: str,
         url: str,
-        level: m.ServerLogsSendClientLogLevel,
+        level: m.ServerLogsSendClientLogLevel | str,
         stack_trace: str | NotGiven = NOT_GIVEN,
         user_agent: str | NotGiven = NOT_GIVEN,
         meta: str | NotGiven = NOT_GIVEN,
@@ -2010,11 +2010,11 @@ class ServerRedundancyResource(Resource):
     def list(
         self,
         *,
-        target: m.ServerRedundancyListTarget,
+        target: m.ServerRedundancyListTarget | str,
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.ServerRedundancyListSort | NotGiven = NOT_GIVEN,
+        sort: m.ServerRedundancyListSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.VideoRedundancy]:
         """List videos being mirrored
 
@@ -2381,7 +2381,7 @@ class VideoChannelsOwnershipResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.VideosOwnershipListSort | NotGiven = NOT_GIVEN,
+        sort: m.VideosOwnershipListSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.ChangeOwnership]:
         """List channel ownership changes
 
@@ -2410,7 +2410,7 @@ class VideoChannelsOwnershipResource(Resource):
         count: int | None = None,
         limit: int | None = None,
         state: int | NotGiven = NOT_GIVEN,
-        sort: m.VideosOwnershipListSort | NotGiven = NOT_GIVEN,
+        sort: m.VideosOwnershipListSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.ChangeOwnership]:
         """List ownership change requests for a channel
 
@@ -2600,7 +2600,7 @@ class VideosBlocksResource(Resource):
         limit: int | None = None,
         type: int | NotGiven = NOT_GIVEN,
         search: str | NotGiven = NOT_GIVEN,
-        sort: m.VideosBlocksListSort | NotGiven = NOT_GIVEN,
+        sort: m.VideosBlocksListSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.VideoBlacklist]:
         """List video blocks
 
@@ -2880,7 +2880,7 @@ class VideosCommentsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.VideosCommentsListRepliesSort | NotGiven = NOT_GIVEN,
+        sort: m.VideosCommentsListRepliesSort | str | NotGiven = NOT_GIVEN,
         max_depth: int | NotGiven = NOT_GIVEN,
         replies_per_level: int | NotGiven = NOT_GIVEN,
         x_peertube_video_password: str | NotGiven = NOT_GIVEN,
@@ -2926,7 +2926,7 @@ class VideosCommentsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.VideosCommentsListThreadsSort | NotGiven = NOT_GIVEN,
+        sort: m.VideosCommentsListThreadsSort | str | NotGiven = NOT_GIVEN,
         x_peertube_video_password: str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.VideoComment]:
         """List threads of a video
@@ -3413,7 +3413,7 @@ class VideosOwnershipResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.VideosOwnershipListSort | NotGiven = NOT_GIVEN,
+        sort: m.VideosOwnershipListSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.ChangeOwnership]:
         """List video ownership changes
 
@@ -3437,7 +3437,7 @@ class VideosOwnershipResource(Resource):
         count: int | None = None,
         limit: int | None = None,
         state: int | NotGiven = NOT_GIVEN,
-        sort: m.VideosOwnershipListSort | NotGiven = NOT_GIVEN,
+        sort: m.VideosOwnershipListSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.ChangeOwnership]:
         """List ownership change requests for a video
 
@@ -3650,7 +3650,7 @@ class VideosStatsResource(Resource):
     async def create_playback_metrics(
         self,
         *,
-        player_mode: m.VideosStatsCreatePlaybackMetricsPlayerMode,
+        player_mode: m.VideosStatsCreatePlaybackMetricsPlayerMode | str,
         p2p_enabled: bool,
         resolution_changes: float,
         errors: float,
@@ -3788,7 +3788,7 @@ class AbusesResource(Resource):
         self,
         *,
         reason: str,
-        predefined_reasons: Sequence[m.AbusePredefinedReasonsItem] | NotGiven = NOT_GIVEN,
+        predefined_reasons: Sequence[m.AbusePredefinedReasonsItem | str] | NotGiven = NOT_GIVEN,
         video: m.AbusesCreateVideo | Mapping[str, Any] | NotGiven = NOT_GIVEN,
         comment: m.AbusesCreateComment | Mapping[str, Any] | NotGiven = NOT_GIVEN,
         account: m.AbusesCreateAccount | Mapping[str, Any] | NotGiven = NOT_GIVEN,
@@ -3854,16 +3854,16 @@ class AbusesResource(Resource):
         count: int | None = None,
         limit: int | None = None,
         id: int | NotGiven = NOT_GIVEN,
-        predefined_reason: Sequence[m.AbusePredefinedReasonsItem] | NotGiven = NOT_GIVEN,
+        predefined_reason: Sequence[m.AbusePredefinedReasonsItem | str] | NotGiven = NOT_GIVEN,
         search: str | NotGiven = NOT_GIVEN,
         state: int | NotGiven = NOT_GIVEN,
         search_reporter: str | NotGiven = NOT_GIVEN,
         search_reportee: str | NotGiven = NOT_GIVEN,
         search_video: str | NotGiven = NOT_GIVEN,
         search_video_channel: str | NotGiven = NOT_GIVEN,
-        video_is: m.AbusesListVideoIs | NotGiven = NOT_GIVEN,
-        filter: m.AbusesListFilter | NotGiven = NOT_GIVEN,
-        sort: m.MeListAbusesSort | NotGiven = NOT_GIVEN,
+        video_is: m.AbusesListVideoIs | str | NotGiven = NOT_GIVEN,
+        filter: m.AbusesListFilter | str | NotGiven = NOT_GIVEN,
+        sort: m.MeListAbusesSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Abuse]:
         """List abuses
 
@@ -4022,7 +4022,7 @@ class AccountsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.AccountsListFollowersSort | NotGiven = NOT_GIVEN,
+        sort: m.AccountsListFollowersSort | str | NotGiven = NOT_GIVEN,
         search: str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Follow]:
         """List followers of an account
@@ -4098,7 +4098,7 @@ class AccountsResource(Resource):
         count: int | None = None,
         limit: int | None = None,
         sort: str | NotGiven = NOT_GIVEN,
-        rating: m.AccountsListRatingsRating | NotGiven = NOT_GIVEN,
+        rating: m.AccountsListRatingsRating | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.VideoRating]:
         """List ratings of an account
 
@@ -4129,9 +4129,9 @@ class AccountsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        skip_count: m.FeedsGetVideosNsfw | NotGiven = NOT_GIVEN,
-        sort: m.AccountsListVideosSort | NotGiven = NOT_GIVEN,
-        nsfw: m.FeedsGetVideosNsfw | NotGiven = NOT_GIVEN,
+        skip_count: m.FeedsGetVideosNsfw | str | NotGiven = NOT_GIVEN,
+        sort: m.AccountsListVideosSort | str | NotGiven = NOT_GIVEN,
+        nsfw: m.FeedsGetVideosNsfw | str | NotGiven = NOT_GIVEN,
         nsfw_flags_included: int | NotGiven = NOT_GIVEN,
         nsfw_flags_excluded: int | NotGiven = NOT_GIVEN,
         is_live: bool | NotGiven = NOT_GIVEN,
@@ -4659,7 +4659,7 @@ class FeedsResource(Resource):
         *,
         video_channel_id: str | NotGiven = NOT_GIVEN,
         playlist_id: str | NotGiven = NOT_GIVEN,
-        enclosure_preference: m.FeedsGetPodcastEnclosurePreference | NotGiven = NOT_GIVEN,
+        enclosure_preference: m.FeedsGetPodcastEnclosurePreference | str | NotGiven = NOT_GIVEN,
     ) -> None:
         """Videos podcast feed
 
@@ -4687,7 +4687,7 @@ class FeedsResource(Resource):
         account_id: str,
         token: str,
         sort: str | NotGiven = NOT_GIVEN,
-        nsfw: m.FeedsGetVideosNsfw | NotGiven = NOT_GIVEN,
+        nsfw: m.FeedsGetVideosNsfw | str | NotGiven = NOT_GIVEN,
         is_local: bool | NotGiven = NOT_GIVEN,
         include: int | NotGiven = NOT_GIVEN,
         privacy_one_of: int | NotGiven = NOT_GIVEN,
@@ -4771,7 +4771,7 @@ class FeedsResource(Resource):
         video_channel_id: str | NotGiven = NOT_GIVEN,
         video_channel_name: str | NotGiven = NOT_GIVEN,
         sort: str | NotGiven = NOT_GIVEN,
-        nsfw: m.FeedsGetVideosNsfw | NotGiven = NOT_GIVEN,
+        nsfw: m.FeedsGetVideosNsfw | str | NotGiven = NOT_GIVEN,
         is_local: bool | NotGiven = NOT_GIVEN,
         include: int | NotGiven = NOT_GIVEN,
         privacy_one_of: int | NotGiven = NOT_GIVEN,
@@ -4893,7 +4893,7 @@ class MeResource(Resource):
         limit: int | None = None,
         id: int | NotGiven = NOT_GIVEN,
         state: int | NotGiven = NOT_GIVEN,
-        sort: m.MeListAbusesSort | NotGiven = NOT_GIVEN,
+        sort: m.MeListAbusesSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Abuse]:
         """List my abuses
 
@@ -4969,9 +4969,9 @@ class MeResource(Resource):
         count: int | None = None,
         limit: int | None = None,
         channel_name_one_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
-        skip_count: m.FeedsGetVideosNsfw | NotGiven = NOT_GIVEN,
-        sort: m.AccountsListVideosSort | NotGiven = NOT_GIVEN,
-        nsfw: m.FeedsGetVideosNsfw | NotGiven = NOT_GIVEN,
+        skip_count: m.FeedsGetVideosNsfw | str | NotGiven = NOT_GIVEN,
+        sort: m.AccountsListVideosSort | str | NotGiven = NOT_GIVEN,
+        nsfw: m.FeedsGetVideosNsfw | str | NotGiven = NOT_GIVEN,
         nsfw_flags_included: int | NotGiven = NOT_GIVEN,
         nsfw_flags_excluded: int | NotGiven = NOT_GIVEN,
         is_live: bool | NotGiven = NOT_GIVEN,
@@ -5104,7 +5104,7 @@ class MeResource(Resource):
         current_password: str | NotGiven = NOT_GIVEN,
         email: str | NotGiven = NOT_GIVEN,
         display_name: str | NotGiven = NOT_GIVEN,
-        nsfw_policy: m.MeUpdateNsfwPolicy | NotGiven = NOT_GIVEN,
+        nsfw_policy: m.MeUpdateNsfwPolicy | str | NotGiven = NOT_GIVEN,
         nsfw_flags_displayed: int | NotGiven = NOT_GIVEN,
         nsfw_flags_hidden: int | NotGiven = NOT_GIVEN,
         nsfw_flags_warned: int | NotGiven = NOT_GIVEN,
@@ -5225,7 +5225,7 @@ class OauthResource(Resource):
         x_peertube_otp: str | NotGiven = NOT_GIVEN,
         client_id: str | NotGiven = NOT_GIVEN,
         client_secret: str | NotGiven = NOT_GIVEN,
-        grant_type: m.OauthTokenGrantType | NotGiven = NOT_GIVEN,
+        grant_type: m.OauthTokenGrantType | str | NotGiven = NOT_GIVEN,
         username: str | NotGiven = NOT_GIVEN,
         password: str | NotGiven = NOT_GIVEN,
         external_auth_token: str | NotGiven = NOT_GIVEN,
@@ -5302,7 +5302,7 @@ class PlayerSettingsResource(Resource):
         return result
 
     async def update_channel(
-        self, channel_handle: str, *, theme: m.PlayerThemeChannelSetting
+        self, channel_handle: str, *, theme: m.PlayerThemeChannelSetting | str
     ) -> m.PlayerChannelSettings:
         """Update channel player settings
 
@@ -5319,7 +5319,7 @@ class PlayerSettingsResource(Resource):
         return result
 
     async def update_video(
-        self, id: int | str, *, theme: m.PlayerThemeVideoSetting
+        self, id: int | str, *, theme: m.PlayerThemeVideoSetting | str
     ) -> m.PlayerVideoSettings:
         """Update video player settings
 
@@ -5510,7 +5510,7 @@ class RegistrationsResource(Resource):
         count: int | None = None,
         limit: int | None = None,
         search: str | NotGiven = NOT_GIVEN,
-        sort: m.RegistrationsListSort | NotGiven = NOT_GIVEN,
+        sort: m.RegistrationsListSort | str | NotGiven = NOT_GIVEN,
         state_one_of: Sequence[int] | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.UserRegistration]:
         """List registrations
@@ -5671,7 +5671,7 @@ class RunnersResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.AccountsListFollowersSort | NotGiven = NOT_GIVEN,
+        sort: m.AccountsListFollowersSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Runner]:
         """List runners
 
@@ -5727,7 +5727,7 @@ class SearchResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        search_target: m.SearchVideosSearchTarget | NotGiven = NOT_GIVEN,
+        search_target: m.SearchVideosSearchTarget | str | NotGiven = NOT_GIVEN,
         sort: str | NotGiven = NOT_GIVEN,
         host: str | NotGiven = NOT_GIVEN,
         handles: Any | NotGiven = NOT_GIVEN,
@@ -5771,7 +5771,7 @@ class SearchResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        search_target: m.SearchVideosSearchTarget | NotGiven = NOT_GIVEN,
+        search_target: m.SearchVideosSearchTarget | str | NotGiven = NOT_GIVEN,
         sort: str | NotGiven = NOT_GIVEN,
         host: str | NotGiven = NOT_GIVEN,
         uuids: Any | NotGiven = NOT_GIVEN,
@@ -5816,10 +5816,10 @@ class SearchResource(Resource):
         count: int | None = None,
         limit: int | None = None,
         uuids: Any | NotGiven = NOT_GIVEN,
-        search_target: m.SearchVideosSearchTarget | NotGiven = NOT_GIVEN,
-        skip_count: m.FeedsGetVideosNsfw | NotGiven = NOT_GIVEN,
-        sort: m.AccountsListVideosSort | NotGiven = NOT_GIVEN,
-        nsfw: m.FeedsGetVideosNsfw | NotGiven = NOT_GIVEN,
+        search_target: m.SearchVideosSearchTarget | str | NotGiven = NOT_GIVEN,
+        skip_count: m.FeedsGetVideosNsfw | str | NotGiven = NOT_GIVEN,
+        sort: m.AccountsListVideosSort | str | NotGiven = NOT_GIVEN,
+        nsfw: m.FeedsGetVideosNsfw | str | NotGiven = NOT_GIVEN,
         nsfw_flags_included: int | NotGiven = NOT_GIVEN,
         nsfw_flags_excluded: int | NotGiven = NOT_GIVEN,
         is_live: bool | NotGiven = NOT_GIVEN,
@@ -5988,7 +5988,7 @@ class ServerResource(Resource):
     async def run_debug_command(
         self,
         *,
-        command: m.ServerRunDebugCommandCommand | NotGiven = NOT_GIVEN,
+        command: m.ServerRunDebugCommandCommand | str | NotGiven = NOT_GIVEN,
         email: str | NotGiven = NOT_GIVEN,
     ) -> None:
         """Run a debug command
@@ -6157,7 +6157,7 @@ class UsersResource(Resource):
         search: str | NotGiven = NOT_GIVEN,
         blocked: bool | NotGiven = NOT_GIVEN,
         role: int | NotGiven = NOT_GIVEN,
-        sort: m.UsersListSort | NotGiven = NOT_GIVEN,
+        sort: m.UsersListSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.User]:
         """List users
 
@@ -6439,7 +6439,7 @@ class VideoChannelsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.AccountsListFollowersSort | NotGiven = NOT_GIVEN,
+        sort: m.AccountsListFollowersSort | str | NotGiven = NOT_GIVEN,
         search: str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Follow]:
         """List followers of a video channel
@@ -6499,9 +6499,9 @@ class VideoChannelsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        skip_count: m.FeedsGetVideosNsfw | NotGiven = NOT_GIVEN,
-        sort: m.AccountsListVideosSort | NotGiven = NOT_GIVEN,
-        nsfw: m.FeedsGetVideosNsfw | NotGiven = NOT_GIVEN,
+        skip_count: m.FeedsGetVideosNsfw | str | NotGiven = NOT_GIVEN,
+        sort: m.AccountsListVideosSort | str | NotGiven = NOT_GIVEN,
+        nsfw: m.FeedsGetVideosNsfw | str | NotGiven = NOT_GIVEN,
         nsfw_flags_included: int | NotGiven = NOT_GIVEN,
         nsfw_flags_excluded: int | NotGiven = NOT_GIVEN,
         is_live: bool | NotGiven = NOT_GIVEN,
@@ -6841,10 +6841,10 @@ class VideosResource(Resource):
         id: int | str,
         *,
         current_time: int,
-        view_event: m.VideosAddViewViewEvent | NotGiven = NOT_GIVEN,
+        view_event: m.VideosAddViewViewEvent | str | NotGiven = NOT_GIVEN,
         session_id: str | NotGiven = NOT_GIVEN,
         client: str | NotGiven = NOT_GIVEN,
-        device: m.VideoStatsUserAgentDevice | NotGiven = NOT_GIVEN,
+        device: m.VideoStatsUserAgentDevice | str | NotGiven = NOT_GIVEN,
         operating_system: str | NotGiven = NOT_GIVEN,
     ) -> None:
         """Notify user is watching a video
@@ -6897,7 +6897,7 @@ class VideosResource(Resource):
         self,
         id: int | str,
         *,
-        transcoding_type: m.VideosCreateTranscodingJobTranscodingType,
+        transcoding_type: m.VideosCreateTranscodingJobTranscodingType | str,
         force_transcoding: bool | NotGiven = NOT_GIVEN,
     ) -> None:
         """Create a transcoding job
@@ -6967,9 +6967,9 @@ class VideosResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        skip_count: m.FeedsGetVideosNsfw | NotGiven = NOT_GIVEN,
-        sort: m.AccountsListVideosSort | NotGiven = NOT_GIVEN,
-        nsfw: m.FeedsGetVideosNsfw | NotGiven = NOT_GIVEN,
+        skip_count: m.FeedsGetVideosNsfw | str | NotGiven = NOT_GIVEN,
+        sort: m.AccountsListVideosSort | str | NotGiven = NOT_GIVEN,
+        nsfw: m.FeedsGetVideosNsfw | str | NotGiven = NOT_GIVEN,
         nsfw_flags_included: int | NotGiven = NOT_GIVEN,
         nsfw_flags_excluded: int | NotGiven = NOT_GIVEN,
         is_live: bool | NotGiven = NOT_GIVEN,
@@ -7071,7 +7071,7 @@ class VideosResource(Resource):
         return result
 
     async def list_languages(
-        self, *, scope: m.VideosListLanguagesScope | NotGiven = NOT_GIVEN
+        self, *, scope: m.VideosListLanguagesScope | str | NotGiven = NOT_GIVEN
     ) -> dict[str, str]:
         """List available video languages
 
@@ -7122,7 +7122,7 @@ class VideosResource(Resource):
         self,
         id: int | str,
         *,
-        rating: m.AccountsListRatingsRating,
+        rating: m.AccountsListRatingsRating | str,
         x_peertube_video_password: str | NotGiven = NOT_GIVEN,
     ) -> None:
         """Like/dislike a video

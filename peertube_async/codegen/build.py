@@ -191,12 +191,15 @@ class TypeBuilder:
     def type_of(self, schema: Mapping[str, Any], hint: str, *, request: bool = False) -> str:
         """A Python type expression for ``schema`` (``None`` not included).
 
-        In requests, arrays are any sequence, binaries are file inputs, and a model may
-        also be given as a plain mapping.
+        In requests, arrays are any sequence, binaries are file inputs, a model may also
+        be given as a plain mapping, and an enum as a plain string.
         """
         result = self._type_of(schema, hint, request=request)
         if request and result in self.classes:
             return f"{result} | Mapping[str, Any]"
+        if request and result in self.enums:
+            # Callers write plain strings (sort="-publishedAt") as often as members.
+            return f"{result} | str"
         return result
 
     def _type_of(self, schema: Mapping[str, Any], hint: str, *, request: bool = False) -> str:
