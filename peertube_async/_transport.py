@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -22,7 +22,7 @@ from yarl import URL
 from ._bodies import FilePart, FormBody, MultipartBody
 from ._errors import ConnectError, RequestTimeout, TransportError
 
-__all__ = ["RawResponse", "StreamedResponse", "Transport"]
+__all__ = ["RawResponse", "StreamedResponse", "Transport", "new_session"]
 
 
 @attrs.frozen
@@ -33,6 +33,25 @@ class RawResponse:
     reason: str
     headers: CIMultiDictProxy[str]
     body: bytes
+
+
+def new_session(
+    *,
+    connection_limit: int,
+    timeout: float | None,
+    user_agent: str | None = None,
+    trace_configs: Sequence[aiohttp.TraceConfig] = (),
+) -> aiohttp.ClientSession:
+    """An ``aiohttp.ClientSession`` set up for PeerTube instances (shareable by clients)."""
+    headers = {"User-Agent": user_agent} if user_agent else None
+    return aiohttp.ClientSession(
+        headers=headers,
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        # PeerTube (Node) closes idle connections after 5 s: reusing one it is closing
+        # makes aiohttp resend the request behind the scheduler's back.
+        connector=aiohttp.TCPConnector(limit=connection_limit, keepalive_timeout=4.0),
+        trace_configs=list(trace_configs),
+    )
 
 
 class Transport:
@@ -57,13 +76,10 @@ class Transport:
     def session(self) -> aiohttp.ClientSession:
         """The session in use, created on first use when none was injected."""
         if self._session is None:
-            headers = {"User-Agent": self._user_agent} if self._user_agent else None
-            self._session = aiohttp.ClientSession(
-                headers=headers,
-                timeout=self._timeout,
-                # PeerTube (Node) closes idle connections after 5 s: reusing one it is
-                # closing makes aiohttp resend the request behind the scheduler's back.
-                connector=aiohttp.TCPConnector(limit=self._connection_limit, keepalive_timeout=4.0),
+            self._session = new_session(
+                connection_limit=self._connection_limit,
+                timeout=self._timeout.total,
+                user_agent=self._user_agent,
             )
         return self._session
 

@@ -44,6 +44,7 @@ from .._pagination import Page
 from .._pipeline import Backoff
 from .._ratelimit import RateLimit
 from .._scheduler import Priority
+from .._transport import new_session
 from ._journal import CheckpointError, Journal
 from ._model import (
     KINDS,
@@ -842,10 +843,8 @@ class Crawler:
 
         trace = aiohttp.TraceConfig()
         trace.on_request_end.append(on_request_end)
-        return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self.connections),
-            timeout=aiohttp.ClientTimeout(total=self.timeout),
-            trace_configs=[trace],
+        return new_session(
+            connection_limit=self.connections, timeout=self.timeout, trace_configs=[trace]
         )
 
     # -- reporting --------------------------------------------------------------------
