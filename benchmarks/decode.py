@@ -5,7 +5,7 @@ What is measured
 ----------------
 The input is one ``GET /api/v1/videos`` answer as bytes: ``{"total": 100, "data": [...]}``
 with 100 copies of the list item captured from a real PeerTube 6.3 server
-(``shared/peertube-samples.json``, sample ``body /api/v1/videos``), each with its own
+(``tests/fixtures/samples-6.3.json``, sample ``body /api/v1/videos``), each with its own
 ``id``, ``uuid`` and ``shortUUID``. About 1 KB of JSON per video.
 
 Rows, each timed from the same bytes to a decoded page:
@@ -57,7 +57,7 @@ from peertube_async._generated.models import Video  # noqa: E402
 from peertube_async._pagination import Page  # noqa: E402
 from peertube_async.testing import uuid_to_short  # noqa: E402
 
-SAMPLES = ROOT.parent / "shared" / "peertube-samples.json"
+SAMPLES = ROOT / "tests" / "fixtures" / "samples-6.3.json"
 SAMPLE_NAME = "body /api/v1/videos"
 PAGE_SIZE = 100
 BASELINE = "json.loads"
@@ -81,7 +81,7 @@ def build_page() -> bytes:
 
 def strategies() -> dict[str, Callable[[bytes], Any]]:
     converter = make_converter()
-    page_type = Page[Video]  # type: ignore[valid-type]
+    page_type = Page[Video]
 
     def ours(raw: bytes) -> Any:
         return converter.structure(json.loads(raw), page_type)

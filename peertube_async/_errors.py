@@ -34,13 +34,9 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import re
-import time
 import unicodedata
 from collections.abc import Callable, Mapping
-from datetime import timezone
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -71,8 +67,6 @@ __all__ = [
     "UnprocessableEntity",
     "UnsupportedMediaType",
     "error_from_response",
-    "is_limiter_response",
-    "parse_retry_after",
 ]
 
 _EXCERPT_CHARS = 200
@@ -699,47 +693,3 @@ def _display_path(url: str) -> str:
         return _one_line((parts.path or "/") + (f"?{query}" if query else ""), 300)
     except Exception:
         return "<unparsable URL>"
-
-
-# Rate-limit helpers
-
-
-def is_limiter_response(headers: Mapping[str, str]) -> bool:
-    """Whether a response carries ``X-RateLimit-*`` headers, i.e. passed PeerTube's limiter.
-
-    A 429 or 503 without them comes from a proxy or CDN in front of the instance.
-    """
-    return any(str(name).lower().startswith("x-ratelimit-") for name in headers)
-
-
-_DELTA_RE = re.compile(r"\d+(?:\.\d+)?")
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait according to a ``Retry-After`` value, or None if it says nothing.
-
-    Accepts delta-seconds and HTTP-dates (compared with ``now``, a UNIX time, defaulting to
-    the local clock). A date in the past gives 0; negative or unparsable values give None.
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    if _DELTA_RE.fullmatch(text):
-        seconds = float(text)
-        return seconds if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        # parsedate_to_datetime leaves "-0000" naive; HTTP-dates are always GMT.
-        when = when.replace(tzinfo=timezone.utc)
-    try:
-        delta = when.timestamp() - (time.time() if now is None else now)
-    except (OverflowError, ValueError, OSError):
-        return None
-    return max(0.0, delta) if math.isfinite(delta) else None

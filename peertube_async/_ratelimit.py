@@ -25,6 +25,7 @@ seconds) and schedules its own timers from :meth:`Bucket.ready_at`.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import functools
 import math
@@ -174,8 +175,11 @@ def _retry_after_date(raw: str, headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     date = _date_header(headers)
-    if when.tzinfo is None or date is None:
+    if date is None:
         return None
+    if when.tzinfo is None:
+        # parsedate_to_datetime leaves "-0000" naive; HTTP-dates are always GMT.
+        when = when.replace(tzinfo=datetime.timezone.utc)
     return max(0.0, when.timestamp() - date)
 
 

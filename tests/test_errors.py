@@ -2,11 +2,8 @@
 
 import json
 import pickle
-from datetime import datetime, timezone
-from email.utils import format_datetime
 from functools import cache
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,18 +33,16 @@ from peertube_async._errors import (
     UnprocessableEntity,
     UnsupportedMediaType,
     error_from_response,
-    is_limiter_response,
-    parse_retry_after,
 )
+from peertube_async._ratelimit import RateLimitHeaders
+from tests import fixtures
 
-SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "peertube-samples.json"
 BASE = "http://127.0.0.1:9000"
 
 
 @cache
 def samples() -> dict[str, dict[str, Any]]:
-    data = json.loads(SAMPLES.read_text(encoding="utf-8"))
-    return {s["name"]: s for s in data["samples"]}
+    return {s["name"]: s for s in fixtures.samples()}
 
 
 def sample_headers(name: str) -> CIMultiDict[str]:
@@ -618,7 +613,7 @@ def test_transport_errors_chain_and_hide_credentials() -> None:
     assert str(back) == "Timed out (GET /x)"
 
 
-# Rate-limit helpers
+# Rate-limit headers: the one parser the pipeline uses, on the samples
 
 
 @pytest.mark.parametrize(
@@ -630,13 +625,15 @@ def test_transport_errors_chain_and_hide_credentials() -> None:
         ("resumable-init", True),
     ],
 )
-def test_is_limiter_response_on_samples(name: str, expected: bool) -> None:
-    assert is_limiter_response(sample_headers(name)) is expected
+def test_samples_come_from_the_limiter(name: str, expected: bool) -> None:
+    assert RateLimitHeaders.parse(sample_headers(name)).from_limiter is expected
 
 
-def test_is_limiter_response_for_a_proxy() -> None:
-    assert is_limiter_response(CIMultiDict({"Retry-After": "30", "Server": "nginx"})) is False
-    assert is_limiter_response({"x-ratelimit-remaining": "0"}) is True
+def test_a_proxy_answer_is_not_the_limiter() -> None:
+    proxy = RateLimitHeaders.parse(CIMultiDict({"Retry-After": "30", "Server": "nginx"}))
+    assert proxy.from_limiter is False
+    assert proxy.retry_after == 30.0
+    assert RateLimitHeaders.parse(CIMultiDict({"x-ratelimit-remaining": "0"})).from_limiter
 
 
 @pytest.mark.parametrize(
@@ -649,30 +646,22 @@ def test_is_limiter_response_for_a_proxy() -> None:
         ("-1", None),
         ("soon", None),
         ("", None),
-        (None, None),
         ("9" * 400, None),
+        # HTTP-dates count from the answer's own Date (17:10:28), not the local clock.
         ("Thu, 26 Nov 2026 17:10:38 GMT", 10.0),
         ("Thu, 26 Nov 2026 17:10:18 GMT", 0.0),
         ("Thu, 26 Nov 2026 17:10:38 -0000", 10.0),
         ("Thu, 99 Nov 2026 17:10:38 GMT", None),
     ],
 )
-def test_parse_retry_after(value: str | None, expected: float | None) -> None:
-    now = datetime(2026, 11, 26, 17, 10, 28, tzinfo=timezone.utc).timestamp()
-    assert parse_retry_after(value, now=now) == expected
+def test_retry_after_values(value: str, expected: float | None) -> None:
+    headers = CIMultiDict({"Retry-After": value, "Date": "Thu, 26 Nov 2026 17:10:28 GMT"})
+    assert RateLimitHeaders.parse(headers).retry_after == expected
 
 
 def test_retry_after_samples() -> None:
-    assert parse_retry_after(sample_headers("rate-limited-api")["Retry-After"]) == 9.0
-    assert parse_retry_after(sample_headers("token-rate-limited")["Retry-After"]) == 245.0
-
-
-def test_retry_after_http_date_uses_the_clock_by_default() -> None:
-    later = datetime.now(timezone.utc).replace(microsecond=0).timestamp() + 3600
-    value = format_datetime(datetime.fromtimestamp(later, timezone.utc), usegmt=True)
-    result = parse_retry_after(value)
-    assert result is not None
-    assert 3590 < result <= 3600
+    assert RateLimitHeaders.parse(sample_headers("rate-limited-api")).retry_after == 9.0
+    assert RateLimitHeaders.parse(sample_headers("token-rate-limited")).retry_after == 245.0
 
 
 # Never raising

@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -24,6 +22,7 @@ import pytest
 from yarl import URL
 
 from peertube_async.testing import FakeInstance, uuid_to_short
+from tests import fixtures
 
 API = "api/v1"
 
@@ -89,13 +88,6 @@ WRONG_PASSWORD = (
 TOKEN_OK_REDACTED = (
     b'{"token_type":"Bearer","access_token":"<token>","refresh_token":"<token>",'
     b'"expires_in":86399,"refresh_token_expires_in":1209599}'
-)
-
-SAMPLES_FILE = Path(
-    os.environ.get(
-        "PEERTUBE_SAMPLES",
-        Path(__file__).resolve().parents[2] / "shared" / "peertube-samples.json",
-    )
 )
 
 
@@ -1049,10 +1041,7 @@ def test_rejects_bad_configuration() -> None:
 
 @pytest.fixture(scope="module")
 def samples() -> dict[str, dict[str, Any]]:
-    if not SAMPLES_FILE.is_file():
-        pytest.skip(f"samples not found at {SAMPLES_FILE}")
-    data = json.loads(SAMPLES_FILE.read_text())
-    return {sample["name"]: sample for sample in data["samples"]}
+    return {sample["name"]: sample for sample in fixtures.samples()}
 
 
 def key_paths(value: Any, prefix: str = "") -> list[str]:

@@ -12,7 +12,6 @@ import re
 import typing
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -24,18 +23,12 @@ from peertube_async._convert import WIRE, OpenStrEnum, make_converter
 from peertube_async._generated import models
 from peertube_async._generated import resources as generated_resources
 from peertube_async._pagination import Page
+from tests import fixtures
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-SPEC_PATH = SHARED / "peertube-openapi.yaml"
-SAMPLES_PATH = SHARED / "peertube-samples.json"
-OVERRIDES_PATH = ROOT / "peertube_async" / "codegen" / "overrides.yaml"
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-SPEC: dict[str, Any] = yaml.load(SPEC_PATH.read_text(), Loader=_Loader)
+SPEC: dict[str, Any] = fixtures.spec()
 SCHEMAS: dict[str, Any] = SPEC["components"]["schemas"]
-OVERRIDES: dict[str, Any] = yaml.safe_load(OVERRIDES_PATH.read_text())
-SAMPLES: list[dict[str, Any]] = json.loads(SAMPLES_PATH.read_text())["samples"]
+OVERRIDES: dict[str, Any] = yaml.safe_load(fixtures.OVERRIDES_PATH.read_text())
+SAMPLES: list[dict[str, Any]] = fixtures.samples()
 
 STRICT = make_converter(strict=True)
 TOLERANT = make_converter()
@@ -287,9 +280,9 @@ def test_tolerant_converter_keeps_unknown_enum_values() -> None:
     for cls, f, enum_cls in fields:
         wire_name = f.metadata.get(WIRE, f.name)
         listed = next(iter(enum_cls))
-        known = TOLERANT.structure({wire_name: listed.value}, cls)
+        known: object = TOLERANT.structure({wire_name: listed.value}, cls)
         assert getattr(known, f.name) is listed and listed.known
-        unknown = TOLERANT.structure({wire_name: "value-of-a-newer-server"}, cls)
+        unknown: object = TOLERANT.structure({wire_name: "value-of-a-newer-server"}, cls)
         value = getattr(unknown, f.name)
         assert isinstance(value, enum_cls)
         assert not value.known

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.parser import BytesParser
 from email.policy import HTTP
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -33,14 +32,10 @@ from peertube_async._generated.routes import OPERATIONS
 from peertube_async._pagination import Page, Paginator
 from peertube_async._routes import limiter_classes
 from peertube_async.testing import FakeInstance
+from tests import fixtures
 
-ROOT = Path(__file__).resolve().parents[1]
-SPEC_PATH = ROOT.parent / "shared" / "peertube-openapi.yaml"
-OVERRIDES_PATH = ROOT / "peertube_async" / "codegen" / "overrides.yaml"
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-SPEC: dict[str, Any] = yaml.load(SPEC_PATH.read_text(), Loader=_Loader)
-OVERRIDES: dict[str, Any] = yaml.safe_load(OVERRIDES_PATH.read_text())
+SPEC: dict[str, Any] = fixtures.spec()
+OVERRIDES: dict[str, Any] = yaml.safe_load(fixtures.OVERRIDES_PATH.read_text())
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 EXPECTED_OPERATIONS = 305
@@ -316,7 +311,7 @@ def plan_for(op: SpecOp, *, files_in_json: bool = False) -> Plan:
     path = op.path
     for i, placeholder in enumerate(re.findall(r"{([^}]+)}", op.path)):
         schema = (by_name.get(placeholder) or {}).get("schema") or {"type": "string"}
-        value = synth.value(schema)
+        value: Any = synth.value(schema)
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             value = f"seg{i} é/?"
         plan.args.append(value)
@@ -338,7 +333,7 @@ def plan_for(op: SpecOp, *, files_in_json: bool = False) -> Plan:
         schema = param.get("schema") or {"type": "string"}
         if where == "query":
             if wire in ("start", "count"):
-                value: Any = {"start": 3, "count": 5}[wire]
+                value = {"start": 3, "count": 5}[wire]
             else:
                 value = synth.value(schema, query=True)
             plan.kwargs[name] = value
@@ -501,6 +496,8 @@ class Recorded:
             name = part.get_param("name", header="content-disposition")
             filename = part.get_filename()
             payload = part.get_payload(decode=True)
+            # Every form-data part names its field and carries a non-multipart body.
+            assert isinstance(name, str) and isinstance(payload, bytes)
             if filename is not None:
                 files[name] = (filename, payload, part.get_content_type())
             else:
@@ -771,7 +768,11 @@ async def test_fake_instance_lists_videos(fake: FakeInstance) -> None:
         assert page.total == 7
         assert len(page.data) == 3
         every = [v async for v in pt.videos.list(count=2)]
-        assert sorted(v.id for v in every) == sorted(v.id for v in fake.videos)
+        every_ids: list[int] = []
+        for v in every:
+            assert v.id is not None
+            every_ids.append(v.id)
+        assert sorted(every_ids) == sorted(v.id for v in fake.videos)
         assert {v.uuid for v in every} == {v.uuid for v in fake.videos}
         limited = await pt.videos.list(count=2, limit=5).to_list()
         assert len(limited) == 5

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -15,23 +14,26 @@ import yaml
 
 from .build import Builder
 from .render import header, render_models, render_reference, render_resources, render_routes
+from .snapshot import FACTS, load_facts, write_facts
 from .spec import Spec, SpecError
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parent
 OUT = PACKAGE / "_generated"
 OVERRIDES = HERE / "overrides.yaml"
-COMMAND = "python -m peertube_async.codegen --spec ../shared/peertube-openapi.yaml"
+COMMAND = "python -m peertube_async.codegen"
 
 
-def render(spec_path: Path, overrides_path: Path, out: Path) -> None:
-    """Write the generated folder for ``spec_path`` into ``out`` (wiped first)."""
-    raw = spec_path.read_bytes()
-    spec = Spec(yaml.safe_load(raw))
+def render(facts_path: Path, overrides_path: Path, out: Path) -> None:
+    """Write the generated folder for the facts at ``facts_path`` into ``out`` (wiped
+    first)."""
+    facts = load_facts(facts_path)
+    spec = Spec(facts)
     overrides = yaml.safe_load(overrides_path.read_text()) or {}
     builder = Builder(spec, overrides)
     builder.build()
-    head = header(COMMAND, hashlib.sha256(raw).hexdigest())
+    source = facts.get("source") or {}
+    head = header(COMMAND, str(source.get("spec_version")), str(source.get("sha256")))
     files = {
         "__init__.py": head + '"""Code generated from the OpenAPI spec; see ``codegen``."""\n',
         "models.py": render_models(builder, head),
@@ -58,11 +60,11 @@ def _format(folder: Path) -> None:
     subprocess.run([*ruff, "format", "--quiet", *py], check=True, cwd=PACKAGE.parent)
 
 
-def check(spec_path: Path, overrides_path: Path) -> int:
+def check(facts_path: Path, overrides_path: Path) -> int:
     """0 when the checked-in folder is what :func:`render` writes now, else 1."""
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / "_generated"
-        render(spec_path, overrides_path, fresh)
+        render(facts_path, overrides_path, fresh)
         want = {p.name: p.read_text() for p in fresh.iterdir() if p.is_file()}
         have = {p.name: p.read_text() for p in OUT.iterdir() if p.is_file()} if OUT.exists() else {}
     stale = sorted(n for n in set(want) | set(have) if want.get(n) != have.get(n))
@@ -84,20 +86,38 @@ def check(spec_path: Path, overrides_path: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m peertube_async.codegen")
-    parser.add_argument("--spec", required=True, type=Path, help="the OpenAPI YAML file")
-    parser.add_argument("--overrides", type=Path, default=OVERRIDES)
+    parser = argparse.ArgumentParser(
+        prog="python -m peertube_async.codegen",
+        description="Write peertube_async/_generated from the facts snapshots and "
+        "overrides.yaml; `snapshot --spec PATH` refreshes the spec's facts first.",
+    )
+    parser.add_argument("--facts", type=Path, default=FACTS, help=argparse.SUPPRESS)
+    parser.add_argument("--overrides", type=Path, default=OVERRIDES, help=argparse.SUPPRESS)
     parser.add_argument("--check", action="store_true", help="fail when the output is stale")
+    sub = parser.add_subparsers(dest="command")
+    snap = sub.add_parser("snapshot", help="write the facts of an upstream OpenAPI spec")
+    snap.add_argument("--spec", required=True, type=Path, help="PeerTube's openapi.yaml")
     args = parser.parse_args(argv)
     try:
+        if args.command == "snapshot":
+            write_facts(args.spec, args.facts)
+            print(f"wrote {_shown(args.facts)}; review its diff, then run `{COMMAND}`")
+            return 0
         if args.check:
-            return check(args.spec, args.overrides)
-        render(args.spec, args.overrides, OUT)
+            return check(args.facts, args.overrides)
+        render(args.facts, args.overrides, OUT)
     except SpecError as exc:
         print(f"codegen: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {OUT.relative_to(PACKAGE.parent)}")
+    print(f"wrote {_shown(OUT)}")
     return 0
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(PACKAGE.parent))
+    except ValueError:
+        return str(path)
 
 
 if __name__ == "__main__":

@@ -294,6 +294,9 @@ class TypeBuilder:
         if kind == "number":
             return "float"
         strings = [str(v) for v in values]
+        if sorted(strings) == ["false", "true"]:
+            # A boolean written as text on the wire (``skipCount=true``).
+            return "bool"
         for existing in self.enums.values():
             if existing.values == strings:
                 return existing.name
