@@ -87,18 +87,23 @@ async def test_refresh_once_on_401_then_replay() -> None:
         client(fake, clock) as pt,
     ):
         await pt.login("alice", PASSWORD)
-        fake.clock_skew = 0
-        # The server expires the token; the client still believes it valid.
+        tokens = pt.tokens
+        assert tokens is not None
+        # The server expires the token; the client still believes it valid: its pair
+        # says so, and its clock lags the server's (which is `clock`) by `skew`.
         pt._auth.tokens = TokenPair(
-            access_token=pt.tokens.access_token,  # type: ignore[union-attr]
-            refresh_token=pt.tokens.refresh_token,  # type: ignore[union-attr]
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
             expires_at=clock.now + 10_000,
             refresh_expires_at=clock.now + 100_000,
         )
-        clock.now += 3700
-        pt._auth._clock = lambda: clock.now - 3700  # the client's clock lags
+        skew = 3700.0  # past the 3600 s access-token lifetime
+        clock.now += skew
+        pt._auth._clock = lambda: clock.now - skew
         me = await pt.me.get()
         assert me.username == "alice"
+        # The stale token was sent and refused once, not refreshed ahead of time.
+        assert fake.stats.statuses.get(401) == 1
         assert fake.stats.refreshes == 1
 
 

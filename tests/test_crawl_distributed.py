@@ -377,7 +377,7 @@ async def test_claims_are_atomic_under_contention_and_expired_leases_fence_out(
     try:
 
         async def claim_all(n: int, lease: float) -> list[tuple[str, bool, str]]:
-            got = []
+            got: list[tuple[str, bool, str]] = []
             while True:
                 token = f"claimant-{n}-{len(got)}-{lease}"
                 claim = await claimants[n].claim(token, lease)
