@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from yarl import URL
 
 from ._auth import ADMINISTRATOR, MODERATOR, Authenticator, TokenPair, TokenStore
@@ -20,6 +19,9 @@ from ._shared import RedisLimitStore
 from ._transport import Transport
 from ._version import __version__
 from .resources import Videos
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["DEFAULT_USER_AGENT", "PeerTube", "normalize_instance_url"]
 

@@ -306,6 +306,12 @@ class RedisLimitStore:
         """Close the Redis connection pool."""
         await self.client.aclose()
 
+    async def __aenter__(self) -> RedisLimitStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     def key(self, origin: str, name: str) -> str:
         """The Redis key of a bucket."""
         return f"{self.namespace}:{origin}:{name}"

@@ -764,9 +764,11 @@ class FakeInstance:
         get(f"{api}/accounts/{{name}}", self._get_account)
         get(f"{api}/video-channels", self._list_channels)
         get(f"{api}/video-channels/{{handle}}", self._get_channel)
+        get(f"{api}/video-channels/{{handle}}/videos", self._list_channel_videos)
         get(f"{api}/video-playlists", self._list_playlists)
         get(f"{api}/oauth-clients/local", self._get_oauth_client)
         get(f"{api}/users/me", self._get_me)
+        get(f"{api}/users/me/notifications", self._list_notifications)
         post = self._route_post
         post(f"{api}/users/token", self._token, "login")
         post(f"{api}/users/revoke-token", self._revoke_token)
@@ -1260,6 +1262,33 @@ class FakeInstance:
         if channel is None:
             return self._problem(request, exchange, 404, "Video channel not found")
         return self._json(request, exchange, dumps(catalog.channel_full(channel)))
+
+    async def _list_channel_videos(self, request: web.Request, exchange: _Exchange) -> web.Response:
+        exchange.docs = "listVideoChannelVideos"
+        page = self._page_query(request, exchange, _VIDEO_SORT_VALUES, "-publishedAt")
+        if isinstance(page, web.Response):
+            return page
+        catalog = self._require_catalog()
+        channel = catalog.channel_by_handle(request.match_info["handle"])
+        if channel is None:
+            return self._problem(request, exchange, 404, "Video channel not found")
+        start, count, sort = page
+        videos = [v for v in catalog.sorted_videos(sort) if v.channel.id == channel.id]
+        items = [video.list_json for video in videos[start : start + count]]
+        return self._json(request, exchange, self._page_body(len(videos), items))
+
+    async def _list_notifications(self, request: web.Request, exchange: _Exchange) -> web.Response:
+        exchange.docs = "getUserNotifications"
+        user = self._authenticate(request, exchange)
+        if isinstance(user, web.Response):
+            return user
+        page = self._page_query(
+            request, exchange, frozenset({"createdAt", "-createdAt"}), "-createdAt"
+        )
+        if isinstance(page, web.Response):
+            return page
+        # Nothing on the fake notifies anyone yet: every user's list is empty.
+        return self._json(request, exchange, self._page_body(0, []))
 
     async def _list_playlists(self, request: web.Request, exchange: _Exchange) -> web.Response:
         exchange.docs = "getPlaylists"
