@@ -16,6 +16,7 @@ from .build import Builder
 from .render import header, render_models, render_reference, render_resources, render_routes
 from .snapshot import FACTS, load_facts, write_facts
 from .spec import Spec, SpecError
+from .typefacts import TYPE_FACTS, TypeFacts
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parent
@@ -25,12 +26,12 @@ COMMAND = "python -m peertube_async.codegen"
 
 
 def render(facts_path: Path, overrides_path: Path, out: Path) -> None:
-    """Write the generated folder for the facts at ``facts_path`` into ``out`` (wiped
-    first)."""
+    """Write the generated folder for the facts at ``facts_path`` (and the TypeScript
+    facts beside it) into ``out`` (wiped first)."""
     facts = load_facts(facts_path)
     spec = Spec(facts)
     overrides = yaml.safe_load(overrides_path.read_text()) or {}
-    builder = Builder(spec, overrides)
+    builder = Builder(spec, overrides, TypeFacts.load(facts_path.parent / TYPE_FACTS.name))
     builder.build()
     source = facts.get("source") or {}
     head = header(COMMAND, str(source.get("spec_version")), str(source.get("sha256")))
@@ -97,11 +98,26 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     snap = sub.add_parser("snapshot", help="write the facts of an upstream OpenAPI spec")
     snap.add_argument("--spec", required=True, type=Path, help="PeerTube's openapi.yaml")
+    types = sub.add_parser(
+        "types", help="write the facts of PeerTube's TypeScript models (npm packages)"
+    )
+    types.add_argument(
+        "--tarballs",
+        type=Path,
+        help="a folder of peertube-peertube-types-X.tgz files (default: npm pack them)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "snapshot":
             write_facts(args.spec, args.facts)
             print(f"wrote {_shown(args.facts)}; review its diff, then run `{COMMAND}`")
+            return 0
+        if args.command == "types":
+            from .tsfacts import write_snapshot
+
+            out = args.facts.parent / TYPE_FACTS.name
+            write_snapshot(out, tarballs_dir=args.tarballs)
+            print(f"wrote {_shown(out)}; review its diff, then run `{COMMAND}`")
             return 0
         if args.check:
             return check(args.facts, args.overrides)
