@@ -18,6 +18,7 @@ from ._errors import (
     BadRequest,
     Conflict,
     ConnectError,
+    DownloadError,
     ErrorCode,
     Forbidden,
     InvalidParam,
@@ -32,9 +33,19 @@ from ._errors import (
     TransportError,
     Unauthorized,
     UnprocessableEntity,
+    UnsupportedByServer,
     UnsupportedMediaType,
 )
-from ._generated.models import Account, Video, VideoChannel, VideoDetails
+from ._generated.models import (
+    Account,
+    UserRole,
+    Video,
+    VideoChannel,
+    VideoDetails,
+    VideoPlaylistPrivacy,
+    VideoPrivacy,
+    VideoState,
+)
 from ._pagination import Page, Paginator
 from ._pipeline import Backoff, encode_path
 from ._ratelimit import DEFAULT_LIMITS, BucketSnapshot, RateLimit
@@ -55,6 +66,7 @@ __all__ = [
     "BucketSnapshot",
     "Conflict",
     "ConnectError",
+    "DownloadError",
     "ErrorCode",
     "FileTokenStore",
     "Forbidden",
@@ -82,10 +94,15 @@ __all__ = [
     "TwoFactorRequired",
     "Unauthorized",
     "UnprocessableEntity",
+    "UnsupportedByServer",
     "UnsupportedMediaType",
+    "UserRole",
     "Video",
     "VideoChannel",
     "VideoDetails",
+    "VideoPlaylistPrivacy",
+    "VideoPrivacy",
+    "VideoState",
     "__version__",
     "encode_path",
     "normalize_instance_url",

@@ -68,6 +68,13 @@ class PeerTube(APIResources):
     ``session``: an ``aiohttp.ClientSession`` to use; it is never closed by the client.
     ``shared_limits``: a :class:`RedisLimitStore` so that every process behind one
     address shares one budget per instance.
+    ``check_server_version``: a method that needs a newer PeerTube than the instance
+    announces raises :class:`UnsupportedByServer` before sending (the version is asked
+    once, from ``/api/v1/config``, the first time such a method is called); ``False``
+    sends it anyway.
+    ``strict_decoding``: an answer that does not fit its model raises
+    :class:`ResponseDecodeError` naming the field, instead of leaving that field ``None``
+    with a logged warning (for a bot's own test suite, say).
     ``pacing``: ``"burst"`` spends each window as fast as allowed, ``"smooth"`` spaces
     calls evenly. ``max_wait``: longest local wait for budget before a call raises
     :class:`RateLimited` without sending. ``rate_limiting=False`` switches local
@@ -97,6 +104,8 @@ class PeerTube(APIResources):
         connection_limit: int = 100,
         scheduler: Scheduler | None = None,
         shared_limits: RedisLimitStore | None = None,
+        check_server_version: bool = True,
+        strict_decoding: bool = False,
     ) -> None:
         self.url = normalize_instance_url(url)
         if pacing not in ("burst", "smooth"):
@@ -121,13 +130,14 @@ class PeerTube(APIResources):
             rate_limit_retries=rate_limit_retries,
             backoff=backoff,
         )
+        pipeline.check_server_version = check_server_version
         if isinstance(token, str):
             token = TokenPair(access_token=token)
         self._auth = Authenticator(pipeline, store=token_store, tokens=token)
         pipeline.auth = self._auth
         self._staff_bypass = staff_bypass
         options = CallOptions(priority=priority, max_wait=max_wait)
-        self._bind(Caller(pipeline, make_converter(), options))
+        self._bind(Caller(pipeline, make_converter(strict=strict_decoding), options))
 
     def _bind(self, caller: Caller) -> None:
         self._caller = caller
@@ -237,6 +247,13 @@ class PeerTube(APIResources):
         :func:`peertube_async.encode_path` from untrusted values."""
         return await self._caller.json(
             method, path, params=params, json=json, data=data, headers=headers
+        )
+
+    async def server_version(self) -> str:
+        """The PeerTube release the instance announces (``"6.3.0"``; "" if none), asked
+        once per client from ``/api/v1/config`` (one call of the ``api`` budget)."""
+        return await self._caller.pipeline.learn_server_version(
+            priority=self._caller.options.priority
         )
 
     @property

@@ -7,7 +7,9 @@
     │   ├── ConnectError
     │   └── RequestTimeout
     ├── RateLimited               not an APIError: may be raised before anything is sent
+    ├── UnsupportedByServer       the instance's release lacks the operation (nothing sent)
     ├── ResponseDecodeError       a 2xx body that is not the JSON or model expected
+    ├── DownloadError             a file cannot be fetched whole (redirect, wrong length)
     └── APIError                  .status .problem .method .url .headers .body_excerpt
         ├── BadRequest            400, .invalid_params
         ├── Unauthorized          401
@@ -51,6 +53,7 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "ConnectError",
+    "DownloadError",
     "ErrorCode",
     "Forbidden",
     "InvalidParam",
@@ -65,6 +68,7 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "UnprocessableEntity",
+    "UnsupportedByServer",
     "UnsupportedMediaType",
     "error_from_response",
 ]
@@ -251,6 +255,43 @@ class RateLimited(PeerTubeError):
             "sent": self.sent,
         }
         return _restore, (type(self), kwargs)
+
+
+class UnsupportedByServer(PeerTubeError):
+    """The operation needs a newer PeerTube than the instance runs; nothing was sent.
+
+    ``operation`` is the method (``oauth.list_sessions``), ``required`` the oldest release
+    that has it (``7.1``) and ``server_version`` what the instance announces (``6.3.0``).
+    ``PeerTube(check_server_version=False)`` sends such calls anyway.
+    """
+
+    def __init__(self, operation: str, *, required: str, server_version: str) -> None:
+        self.operation = operation
+        self.required = required
+        self.server_version = server_version
+        super().__init__(
+            f"{operation} needs PeerTube >= {required}; this instance runs "
+            f"{_one_line(server_version, 40)}"
+        )
+
+    def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        return _restore_unsupported, (
+            type(self),
+            self.operation,
+            self.required,
+            self.server_version,
+        )
+
+
+def _restore_unsupported(
+    cls: type[UnsupportedByServer], operation: str, required: str, server_version: str
+) -> UnsupportedByServer:
+    return cls(operation, required=required, server_version=server_version)
+
+
+class DownloadError(PeerTubeError):
+    """A file cannot be fetched whole: nothing to fetch, a redirect (never followed),
+    or a length other than announced. What was written so far is kept for a resume."""
 
 
 class ResponseDecodeError(PeerTubeError):

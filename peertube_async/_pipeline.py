@@ -18,20 +18,23 @@ import io
 import json as jsonlib
 import logging
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, get_origin
 from urllib.parse import quote
 
 import attrs
 from yarl import URL
 
 from ._bodies import FormBody, MultipartBody
+from ._convert import DecodeMismatch
 from ._errors import (
     ConnectError,
     RateLimited,
     ResponseDecodeError,
     TransportError,
+    UnsupportedByServer,
     error_from_response,
 )
 from ._ratelimit import RateLimitHeaders
@@ -48,6 +51,7 @@ __all__ = [
     "decode_json",
     "encode_path",
     "origin_of",
+    "release_key",
 ]
 
 logger = logging.getLogger("peertube_async")
@@ -160,9 +164,36 @@ class Pipeline:
         #: Skip local waiting (administrators and moderators are exempt on the server);
         #: a real 429 is still obeyed.
         self.skip_local_wait = False
+        #: Whether methods newer than the instance raise before sending (see ``require``).
+        self.check_server_version = True
+        #: What ``/api/v1/config`` announced (``"6.3.0"``); None until asked, "" unknown.
+        self.server_version: str | None = None
+        self._version_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"Pipeline({self.origin})"
+
+    async def learn_server_version(self, *, priority: int = Priority.NORMAL) -> str:
+        """The release the instance announces (``serverVersion`` of ``/api/v1/config``),
+        asked once per client and kept; "" when it announces none."""
+        if self.server_version is not None:
+            return self.server_version
+        async with self._version_lock:
+            if self.server_version is None:
+                config = await self.request_json("GET", "/api/v1/config", priority=priority)
+                found = config.get("serverVersion") if isinstance(config, dict) else None
+                self.server_version = found.strip() if isinstance(found, str) else ""
+        return self.server_version
+
+    async def require(self, since: str, operation: str, *, priority: int = Priority.NORMAL) -> None:
+        """Raise :class:`UnsupportedByServer` (nothing sent) when the instance runs a
+        release older than ``since``. An unknown or unparsable version never blocks."""
+        if not self.check_server_version:
+            return
+        version = await self.learn_server_version(priority=priority)
+        have = release_key(version)
+        if have and have < release_key(since):
+            raise UnsupportedByServer(operation, required=since, server_version=version)
 
     def url_for(self, path: str) -> URL:
         """An absolute URL for an instance path (already encoded) or absolute URL."""
@@ -181,6 +212,8 @@ class Pipeline:
         path: str,
         *,
         headers: Mapping[str, str] | None = None,
+        params: Params | None = None,
+        json: Any = None,
         priority: int = Priority.NORMAL,
         timeout: float | None = None,
     ) -> AsyncIterator[StreamedResponse]:
@@ -191,8 +224,15 @@ class Pipeline:
         """
         method = method.upper()
         url = self.url_for(path)
+        query = build_query(params)
+        if query:
+            url = url.extend_query(query)
         origin = origin_of(url)
         send_headers = dict(headers or {})
+        body: bytes | None = None
+        if json is not None:
+            body = jsonlib.dumps(json, separators=(",", ":")).encode()
+            send_headers.setdefault("Content-Type", "application/json")
         if self.auth is not None and origin == self.origin:
             token = await self.auth.access_token()
             if token is not None:
@@ -202,7 +242,7 @@ class Pipeline:
         reported = False
         try:
             async with self.transport.stream(
-                method, url, headers=send_headers, timeout=timeout
+                method, url, headers=send_headers, data=body, timeout=timeout
             ) as resp:
                 hdr = RateLimitHeaders.parse(resp.headers) if ticket.holds else None
                 self.scheduler.complete(ticket, resp.status, hdr)
@@ -398,6 +438,17 @@ class Pipeline:
         return decode_json(resp, method, path)
 
 
+_RELEASE_RE = re.compile(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?")
+
+
+def release_key(version: str) -> tuple[int, ...]:
+    """``(6, 3, 0)`` for ``"6.3.0"`` (``"v7.1.0-rc.1"`` too); ``()`` when not a release."""
+    match = _RELEASE_RE.match(version.strip().lstrip("vV"))
+    if match is None:
+        return ()
+    return tuple(int(p) for p in match.groups() if p is not None)
+
+
 def _replayable(body: Any) -> bool:
     """Whether the body can be sent again (bytes and files on disk can; a stream cannot)."""
     return body is None or isinstance(
@@ -405,27 +456,44 @@ def _replayable(body: Any) -> bool:
     )
 
 
-def decode_json(resp: RawResponse, method: str = "GET", url: str = "") -> Any:
-    """The JSON of a 2xx answer; ``None`` for an empty body; text for non-JSON types."""
+def decode_json(
+    resp: RawResponse, method: str = "GET", url: str = "", *, require: bool = False
+) -> Any:
+    """The JSON of a 2xx answer; ``None`` for an empty body; text for non-JSON types.
+
+    ``require=True`` (typed methods): a body that is not JSON is a
+    :class:`ResponseDecodeError` too, whatever its content type.
+    """
     if not resp.body:
         return None
     ctype = resp.headers.get("Content-Type", "")
     if "json" not in ctype and ctype:
+        if require:
+            raise ResponseDecodeError(
+                f"expected JSON, got {ctype.partition(';')[0].strip() or 'no content type'}",
+                status=resp.status,
+                method=method,
+                url=url,
+                body=resp.body,
+                content_type=ctype,
+            )
         try:
             return resp.body.decode()
         except UnicodeDecodeError:
             return resp.body
     try:
         return jsonlib.loads(resp.body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
+        # RecursionError: nesting deeper than the interpreter's stack allows.
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise ResponseDecodeError(
-            f"invalid JSON in the answer: {exc}",
+            f"invalid JSON in the answer: {reason}",
             status=resp.status,
             method=method,
             url=url,
             body=resp.body,
             content_type=ctype,
-        ) from exc
+        ) from None
 
 
 @attrs.frozen
@@ -487,14 +555,23 @@ class Caller:
         resp = await self.send(method, path, params=params, json=json, data=data, headers=headers)
         return decode_json(resp, method, path)
 
-    def structure(self, data: Any, cls: Any, *, method: str, path: str) -> Any:
-        """Decode ``data`` into ``cls``; a mismatch is a :class:`ResponseDecodeError`."""
+    def structure(self, data: Any, cls: Any, *, method: str, path: str, status: int = 200) -> Any:
+        """Decode ``data`` into ``cls``; a mismatch is a :class:`ResponseDecodeError`
+        naming where it is (``data[3].id: expected int, got str '...'``)."""
         try:
             return self.converter.structure(data, cls)
-        except Exception as exc:
-            raise ResponseDecodeError(
-                f"answer does not match {getattr(cls, '__name__', cls)}: {exc}",
-                status=200,
-                method=method,
-                url=path,
-            ) from exc
+        except DecodeMismatch as exc:
+            message = exc.describe()
+        except RecursionError:
+            message = "nested too deeply"
+        name = getattr(get_origin(cls) or cls, "__name__", str(cls))
+        raise ResponseDecodeError(
+            f"the answer does not fit {name}: {message}",
+            status=status,
+            method=method,
+            url=path,
+        )
+
+    async def require(self, since: str, operation: str) -> None:
+        """Raise :class:`UnsupportedByServer` when the instance is older than ``since``."""
+        await self.pipeline.require(since, operation, priority=self.options.priority)

@@ -11,11 +11,14 @@ import enum
 import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import attrs
 
 from ._bodies import FileInput, FilePart, FormBody, MultipartBody, file_part
+from ._errors import ResponseDecodeError
+from ._files import save_to_file
 from ._pagination import Page, Paginator
 from ._pipeline import Caller, decode_json, encode_path
 from ._types import NOT_GIVEN
@@ -29,7 +32,7 @@ class Endpoint:
 
     method: str
     path: str
-    #: ``json`` (decoded, into ``model`` when set), ``none``, ``bytes`` or ``text``.
+    #: ``json`` (decoded, into ``model`` when set), ``none``, ``binary`` or ``text``.
     response: str = "json"
     model: Any = None
     #: ``json``, ``multipart``, ``form``, ``octet`` or None.
@@ -38,6 +41,12 @@ class Endpoint:
     page_item: Any = None
     #: Multipart fields that carry files.
     files: frozenset[str] = frozenset()
+    #: Oldest PeerTube release that has the operation (``"7.1"``); None: all of them.
+    since: str | None = None
+    #: Arguments only newer releases know: (wire name, oldest release), checked when given.
+    since_args: tuple[tuple[str, str], ...] = ()
+    #: The method's name on the client (``oauth.list_sessions``), for messages.
+    name: str = ""
 
 
 def _given(values: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -97,29 +106,59 @@ class Resource:
         query: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
         headers: Mapping[str, Any] | None = None,
+        dest: str | os.PathLike[str] | None = None,
     ) -> Any:
+        caller = self._caller
+        name = ep.name or f"{ep.method} {ep.path}"
+        if ep.since is not None:
+            await caller.require(ep.since, name)
+        for wire, since in ep.since_args:
+            for given in (query, body, headers):
+                if given and given.get(wire, NOT_GIVEN) is not NOT_GIVEN:
+                    await caller.require(since, f"{name}({wire}=...)")
         url = encode_path(ep.path, *path)
         json_body, data = (None, None) if ep.body is None else self._encode_body(ep, body or {})
         head = {k: _text(self._plain(v)) for k, v in _given(headers).items()}
-        caller = self._caller
+        params = {k: self._plain(v) for k, v in _given(query).items()}
+        if dest is not None:
+            return await save_to_file(
+                caller.pipeline,
+                ep.method,
+                url,
+                Path(dest),
+                params=params,
+                json=json_body,
+                priority=caller.options.priority,
+                timeout=caller.options.timeout,
+            )
         resp = await caller.send(
             ep.method,
             url,
-            params={k: self._plain(v) for k, v in _given(query).items()},
+            params=params,
             json=json_body,
             data=data,
             headers=head or None,
         )
         if ep.response == "none":
             return None
-        if ep.response == "bytes":
+        if ep.response == "binary":
             return resp.body
         if ep.response == "text":
             return resp.body.decode("utf-8", errors="replace")
-        decoded = decode_json(resp, ep.method, url)
+        if resp.status == 204 or not resp.body.strip():
+            if ep.method != "GET":
+                # The write went through; the server just said nothing about it.
+                return None
+            raise ResponseDecodeError(
+                "the answer is empty where JSON was expected",
+                status=resp.status,
+                method=ep.method,
+                url=url,
+            )
+        decoded = decode_json(resp, ep.method, url, require=True)
         if ep.model is None:
             return decoded
-        return caller.structure(decoded, ep.model, method=ep.method, path=url)
+        return caller.structure(decoded, ep.model, method=ep.method, path=url, status=resp.status)
 
     def _list(
         self,
@@ -135,16 +174,25 @@ class Resource:
         page_type = Page[ep.page_item]  # type: ignore[name-defined]
         fixed = _given(query)
 
+        item_type = tuple[ep.page_item, ...]  # type: ignore[name-defined]
+
         async def fetch(first: int, size: int | None) -> Page[Any]:
             params = dict(fixed, start=first)
             if size is not None:
                 params["count"] = size
-            page = await self._call(
-                attrs.evolve(ep, model=page_type, page_item=None),
+            decoded = await self._call(
+                attrs.evolve(ep, model=None, page_item=None),
                 path,
                 query=params,
                 headers=headers,
             )
+            caller = self._caller
+            url = encode_path(ep.path, *path)
+            if isinstance(decoded, list):
+                # A bare array (how the spec documents a few lists): one page, no total.
+                items = caller.structure(decoded, item_type, method=ep.method, path=url)
+                return Page(list(items), None)
+            page = caller.structure(decoded, page_type, method=ep.method, path=url)
             assert isinstance(page, Page)
             return page
 

@@ -96,6 +96,7 @@ class Transport:
         url: URL,
         *,
         headers: Mapping[str, str] | None = None,
+        data: bytes | None = None,
         timeout: float | None = None,
     ) -> AsyncIterator[StreamedResponse]:
         """Send a request whose answer is read as a stream (see :class:`StreamedResponse`).
@@ -111,6 +112,7 @@ class Transport:
                 method,
                 url,
                 headers=dict(headers or {}),
+                data=data,
                 allow_redirects=False,
                 timeout=client_timeout,
             )

@@ -218,7 +218,7 @@ async def test_legacy_multipart_upload(fake: FakeInstance, tmp_path: Path) -> No
         created = await pt.videos.upload_legacy(
             videofile=tmp_path / "legacy.mp4", channel_id=channel, name="Legacy"
         )
-    assert created.video is not None and created.video.uuid
+    assert created is not None and created.video is not None and created.video.uuid
     assert stored_sha(fake, created.video.uuid) == hashlib.sha256(data).hexdigest()
     assert fake.stats.legacy_uploads == 1
 

@@ -2,10 +2,12 @@
 #   python -m peertube_async.codegen
 # from peertube_async/codegen/facts/ (OpenAPI spec 8.1.0, sha256 6ba90de36074b76b...)
 # and peertube_async/codegen/overrides.yaml. Change those and run the command again.
-"""The API's models and enums, from the spec's schemas.
+"""The API's models and enums, from the spec's schemas and PeerTube's own types.
 
-Every field may be missing (``None``): servers of many versions answer, and the
-spec's required lists are not reliable. Wire names are in each field's metadata.
+A field typed without ``| None`` is one every supported PeerTube release (5.1 and
+later) always sends; the others may be missing or null. Wire names are in each
+field's metadata. Integer enums are PeerTube's constants; like the string enums
+they keep values they do not list.
 """
 
 from __future__ import annotations
@@ -15,33 +17,40 @@ from typing import Any
 
 import attrs
 
-from .._convert import WIRE, OpenStrEnum
+from .._convert import WIRE, OpenIntEnum, OpenIntFlag, OpenStrEnum
 
 __all__ = [
     "Abuse",
+    "AbuseComment",
+    "AbuseCommentVideo",
     "AbuseMessage",
     "AbusePredefinedReasonsItem",
+    "AbuseState",
     "AbuseStateConstant",
     "AbuseVideo",
+    "AbuseVideoChannel",
     "AbusesCreateAccount",
     "AbusesCreateComment",
+    "AbusesCreateMessageResponse",
+    "AbusesCreateMessageResponseAbuseMessage",
     "AbusesCreateResponse",
     "AbusesCreateResponseAbuse",
     "AbusesCreateVideo",
     "AbusesListFilter",
     "AbusesListMessagesResponse",
     "AbusesListVideoIs",
+    "AbusesSort",
     "Account",
     "AccountBlock",
     "AccountSummary",
     "AccountsListChannelsItem",
+    "AccountsListChannelsItemViewsGroupInterval",
     "AccountsListChannelsItemViewsPerDayItem",
-    "AccountsListFollowersSort",
     "AccountsListRatingsRating",
-    "AccountsListVideosSort",
     "Actor",
     "ActorImage",
     "ActorInfo",
+    "ActorType",
     "AddUserResponse",
     "AddUserResponseUser",
     "AddUserResponseUserAccount",
@@ -51,6 +60,7 @@ __all__ = [
     "AutomaticTagAvailable",
     "AutomaticTagAvailableAvailableItem",
     "AutomaticTagAvailableAvailableItemType",
+    "BlacklistsSort",
     "BlockStatus",
     "BlockStatusAccountsValue",
     "BlockStatusHostsValue",
@@ -58,42 +68,59 @@ __all__ = [
     "BlocklistSubscriptionSummary",
     "ChangeOwnership",
     "ChangeOwnershipState",
+    "ChangeOwnershipState2",
+    "ChangeOwnershipStatus",
     "ChannelSyncsCreateResponse",
     "CommentAutoTagPolicies",
+    "CommentRepliesSort",
     "CommentThreadPostResponse",
-    "ConfigSetLogoLogoType",
+    "CommentsSort",
     "CustomHomepage",
     "FeedsGetPodcastEnclosurePreference",
+    "FeedsGetSubscriptionVideosFormat",
     "FeedsGetVideoCommentsFormat",
+    "FeedsGetVideosFormat",
     "FileRedundancyInformation",
     "FileRedundancyInformationStrategy",
+    "FileStorage",
     "Follow",
     "FollowState",
+    "FollowState2",
+    "FollowersSort",
     "GetMeVideoRating",
     "GetMeVideoRatingRating",
     "Job",
     "JobState",
     "JobType",
     "LiveSchedule",
+    "LiveVideoError",
+    "LiveVideoLatencyMode",
     "LiveVideoReplaySettings",
     "LiveVideoResponse",
     "LiveVideoSessionResponse",
     "LiveVideoSessionResponseReplayVideo",
-    "MeCheckVideosInPlaylistsResponse",
-    "MeCheckVideosInPlaylistsResponseVideoIdItem",
+    "LogoTypeParam",
+    "MeCheckVideosInPlaylistsResponseValueItem",
+    "MeDeleteAvatarResponse",
     "MeGetQuotaUsedResponse",
-    "MeListAbusesSort",
     "MeListVideoCommentsResponse",
     "MeSetAvatarResponse",
     "MeSubscriptionsListItem",
+    "MeSubscriptionsListItemViewsGroupInterval",
     "MeSubscriptionsListItemViewsPerDayItem",
-    "MeSubscriptionsListSort",
     "MeUpdateNsfwPolicy",
+    "MySubscriptionSort",
     "NSFWPolicy",
     "Notification",
+    "NotificationAbuse",
+    "NotificationAbuseAccount",
+    "NotificationAbuseComment",
+    "NotificationAbuseCommentVideo",
+    "NotificationAbuseVideo",
     "NotificationActorFollow",
     "NotificationActorFollowFollowing",
     "NotificationActorFollowFollowingType",
+    "NotificationActorFollowState",
     "NotificationComment",
     "NotificationVideo",
     "NotificationVideoAbuse",
@@ -101,6 +128,7 @@ __all__ = [
     "NotificationVideoImport",
     "OAuthClient",
     "OauthListSessionsResponse",
+    "OauthRevokeResponse",
     "OauthTokenGrantType",
     "OauthTokenResponse",
     "PlayerChannelSettings",
@@ -108,13 +136,12 @@ __all__ = [
     "PlayerThemeVideoSetting",
     "PlayerVideoSettings",
     "Plugin",
+    "PluginType",
+    "PredefinedAbuseReasonsItem",
+    "RegistrationTokenSort",
     "RegistrationsListSort",
     "RegistrationsRegisterChannel",
-    "RegistrationsRegisterResponse",
-    "RegistrationsRegisterResponseState",
     "RegistrationsRequestChannel",
-    "RegistrationsRequestResponse",
-    "RegistrationsRequestResponseState",
     "RequestTwoFactorResponse",
     "RequestTwoFactorResponseOtpRequest",
     "Runner",
@@ -124,22 +151,25 @@ __all__ = [
     "RunnerJobPayload",
     "RunnerJobPayloadInput",
     "RunnerJobPayloadOutput",
+    "RunnerJobSort",
+    "RunnerJobState",
     "RunnerJobStateConstant",
     "RunnerJobType",
     "RunnerRegistrationToken",
+    "RunnerSort",
     "RunnersJobsAcceptResponse",
     "RunnersJobsAcceptResponseJob",
     "RunnersJobsAcceptResponseJobParent",
     "RunnersJobsAcceptResponseJobRunner",
-    "RunnersJobsListSort",
     "RunnersJobsRequestResponse",
     "RunnersJobsRequestResponseAvailableJobsItem",
     "RunnersJobsUpdatePayload",
     "RunnersJobsUpdatePayloadType",
     "RunnersRegisterResponse",
     "SearchChannelsItem",
+    "SearchChannelsItemViewsGroupInterval",
     "SearchChannelsItemViewsPerDayItem",
-    "SearchVideosSearchTarget",
+    "SearchTarget",
     "ServerBlock",
     "ServerBlockBlockedServer",
     "ServerConfig",
@@ -164,6 +194,8 @@ __all__ = [
     "ServerConfigCustomCache",
     "ServerConfigCustomCacheCaptions",
     "ServerConfigCustomCachePreviews",
+    "ServerConfigCustomCacheStoryboards",
+    "ServerConfigCustomCacheTorrents",
     "ServerConfigCustomContactForm",
     "ServerConfigCustomDefaults",
     "ServerConfigCustomDefaultsP2p",
@@ -174,6 +206,7 @@ __all__ = [
     "ServerConfigCustomFollowers",
     "ServerConfigCustomFollowersInstance",
     "ServerConfigCustomImport",
+    "ServerConfigCustomImportUsers",
     "ServerConfigCustomImportVideoChannelSynchronization",
     "ServerConfigCustomImportVideos",
     "ServerConfigCustomImportVideosHttp",
@@ -191,6 +224,7 @@ __all__ = [
     "ServerConfigCustomTranscodingHls",
     "ServerConfigCustomTranscodingOriginalFile",
     "ServerConfigCustomTranscodingProfile",
+    "ServerConfigCustomTranscodingRemoteRunners",
     "ServerConfigCustomTranscodingResolutions",
     "ServerConfigCustomTranscodingWebVideos",
     "ServerConfigCustomUser",
@@ -241,11 +275,9 @@ __all__ = [
     "ServerConfigViewsVideosWatchingInterval",
     "ServerConfigViewsViews",
     "ServerConfigViewsViewsWatchingInterval",
-    "ServerFollowsListFollowersActorType",
     "ServerGetDebugResponse",
     "ServerJobsListState",
     "ServerLogsSendClientLogLevel",
-    "ServerRedundancyListSort",
     "ServerRedundancyListTarget",
     "ServerRunDebugCommandCommand",
     "ServerStats",
@@ -254,30 +286,45 @@ __all__ = [
     "Thumbnail",
     "TokenSession",
     "User",
+    "UserAdminFlag",
+    "UserExportState",
+    "UserImportState",
+    "UserNewFeatureInfo",
+    "UserNotificationSettingValue",
     "UserNotificationSettings",
+    "UserNotificationType",
     "UserRegistration",
     "UserRegistrationState",
+    "UserRegistrationState2",
     "UserRegistrationUser",
     "UserRole",
-    "UserRoleLabel",
+    "UserRole2",
+    "UserRole2Label",
     "UserSpecialPlaylistsItem",
     "UserWithStats",
     "UserWithStatsRole",
+    "UserWithStatsRoleLabel",
     "UserWithStatsSpecialPlaylistsItem",
-    "UsersExportsListResponse",
-    "UsersExportsListResponseState",
+    "UsersExportsListItem",
+    "UsersExportsListItemState",
     "UsersExportsRequestResponse",
     "UsersExportsRequestResponseExport",
     "UsersImportsGetLatestResponse",
     "UsersImportsGetLatestResponseState",
-    "UsersListSort",
+    "UsersImportsUploadResumableChunkResponse",
+    "UsersImportsUploadResumableChunkResponseUserImport",
+    "UsersSort",
     "Video",
     "VideoAutoTagPolicies",
     "VideoBlacklist",
+    "VideoBlacklistType",
     "VideoCaption",
     "VideoChannel",
+    "VideoChannelActivityAction",
+    "VideoChannelActivityTarget",
     "VideoChannelCollaborator",
     "VideoChannelCollaboratorState",
+    "VideoChannelCollaboratorState2",
     "VideoChannelSummary",
     "VideoChannelSync",
     "VideoChannelSyncState",
@@ -296,13 +343,17 @@ __all__ = [
     "VideoChannelsListActivitiesItemVideo",
     "VideoChannelsListActivitiesItemVideoImport",
     "VideoChannelsListItem",
+    "VideoChannelsListItemViewsGroupInterval",
     "VideoChannelsListItemViewsPerDayItem",
+    "VideoChannelsOwnershipListForChannelSort",
+    "VideoChannelsOwnershipListSort",
     "VideoChannelsSetAvatarResponse",
     "VideoChannelsSetBannerResponse",
     "VideoChapters",
-    "VideoChaptersChapters",
+    "VideoChaptersChaptersItem",
     "VideoComment",
     "VideoCommentForOwnerOrAdmin",
+    "VideoCommentPolicy",
     "VideoCommentThreadTree",
     "VideoCommentsPolicyConstant",
     "VideoConstantNumberCategory",
@@ -310,26 +361,37 @@ __all__ = [
     "VideoConstantStringLanguage",
     "VideoDetails",
     "VideoDetailsUserHistory",
+    "VideoEmbedPrivacyPolicy",
     "VideoFile",
     "VideoImport",
+    "VideoImportState",
     "VideoImportStateConstant",
+    "VideoInclude",
     "VideoInfo",
     "VideoPassword",
     "VideoPlaylist",
+    "VideoPlaylistElementType",
+    "VideoPlaylistPrivacy",
     "VideoPlaylistPrivacyConstant",
+    "VideoPlaylistType",
     "VideoPlaylistTypeConstant",
     "VideoPlaylistsCreateResponse",
     "VideoPlaylistsCreateResponseVideoPlaylist",
     "VideoPlaylistsElementsCreateResponse",
     "VideoPlaylistsElementsCreateResponseVideoPlaylistElement",
     "VideoPlaylistsElementsListItem",
+    "VideoPrivacy",
     "VideoPrivacyConstant",
     "VideoRating",
+    "VideoRatingRating",
+    "VideoRedundanciesSort",
     "VideoRedundancy",
     "VideoRedundancyRedundancies",
+    "VideoResolution",
     "VideoResolutionConstant",
     "VideoScheduledUpdate",
     "VideoSource",
+    "VideoState",
     "VideoStateConstant",
     "VideoStatsOverall",
     "VideoStatsOverallCountriesItem",
@@ -343,24 +405,21 @@ __all__ = [
     "VideoStatsUserAgentDevice",
     "VideoStatsUserAgentDevicesItem",
     "VideoStatsUserAgentOperatingSystemItem",
+    "VideoStreamingPlaylistType",
     "VideoStreamingPlaylists",
     "VideoStreamingPlaylistsRedundanciesItem",
     "VideoStudioCreateTaskItem",
     "VideoStudioCreateTaskItemName",
     "VideoStudioCreateTaskItemOptions",
-    "VideoSummary",
     "VideoTokenResponse",
     "VideoTokenResponseFiles",
     "VideoUploadResponse",
     "VideoUploadResponseVideo",
     "VideoUserHistory",
     "VideosAddViewViewEvent",
-    "VideosBlocksListSort",
     "VideosCaptionsListResponse",
     "VideosChaptersUpdateChaptersItem",
-    "VideosCommentsListRepliesSort",
     "VideosCommentsListResponse",
-    "VideosCommentsListThreadsSort",
     "VideosCreateTranscodingJobTranscodingType",
     "VideosEmbedPrivacyCheckDomainResponse",
     "VideosEmbedPrivacyGetResponse",
@@ -368,7 +427,10 @@ __all__ = [
     "VideosListLanguagesScope",
     "VideosListStoryboardsResponse",
     "VideosLiveListSessionsResponse",
+    "VideosOwnershipListForVideoSort",
     "VideosOwnershipListSort",
+    "VideosRateRating",
+    "VideosSort",
     "VideosStatsCreatePlaybackMetricsPlayerMode",
     "VideosStatsGetTimeseriesMetric",
     "WatchedWordsCreateAccountListResponse",
@@ -386,14 +448,22 @@ __all__ = [
 class AbusePredefinedReasonsItem(OpenStrEnum):
     """Values of ``AbusePredefinedReasonsItem``; unknown ones are kept."""
 
-    VIOLENTORABUSIVE = "violentOrAbusive"
-    HATEFULORABUSIVE = "hatefulOrAbusive"
-    SPAMORMISLEADING = "spamOrMisleading"
+    VIOLENT_OR_ABUSIVE = "violentOrAbusive"
+    HATEFUL_OR_ABUSIVE = "hatefulOrAbusive"
+    SPAM_OR_MISLEADING = "spamOrMisleading"
     PRIVACY = "privacy"
     RIGHTS = "rights"
-    SERVERRULES = "serverRules"
+    SERVER_RULES = "serverRules"
     THUMBNAILS = "thumbnails"
     CAPTIONS = "captions"
+
+
+class AbuseState(OpenIntEnum):
+    """PeerTube's ``AbuseState`` constant; values it does not list are kept."""
+
+    PENDING = 1
+    REJECTED = 2
+    ACCEPTED = 3
 
 
 class AbusesListFilter(OpenStrEnum):
@@ -411,10 +481,20 @@ class AbusesListVideoIs(OpenStrEnum):
     BLACKLISTED = "blacklisted"
 
 
-class AccountsListFollowersSort(OpenStrEnum):
-    """Values of ``AccountsListFollowersSort``; unknown ones are kept."""
+class AbusesSort(OpenStrEnum):
+    """Values of ``AbusesSort``; unknown ones are kept."""
 
-    CREATEDAT = "createdAt"
+    DESC_ID = "-id"
+    DESC_CREATED_AT = "-createdAt"
+    DESC_STATE = "-state"
+
+
+class AccountsListChannelsItemViewsGroupInterval(OpenStrEnum):
+    """Values of ``AccountsListChannelsItemViewsGroupInterval``; unknown ones are kept."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
 
 
 class AccountsListRatingsRating(OpenStrEnum):
@@ -424,19 +504,14 @@ class AccountsListRatingsRating(OpenStrEnum):
     DISLIKE = "dislike"
 
 
-class AccountsListVideosSort(OpenStrEnum):
-    """Values of ``AccountsListVideosSort``; unknown ones are kept."""
+class ActorType(OpenStrEnum):
+    """Values of ``ActorType``; unknown ones are kept."""
 
-    NAME = "name"
-    DURATION = "-duration"
-    CREATEDAT = "-createdAt"
-    PUBLISHEDAT = "-publishedAt"
-    VIEWS = "-views"
-    LIKES = "-likes"
-    COMMENTS = "-comments"
-    TRENDING = "-trending"
-    HOT = "-hot"
-    BEST = "-best"
+    PERSON = "Person"
+    APPLICATION = "Application"
+    GROUP = "Group"
+    SERVICE = "Service"
+    ORGANIZATION = "Organization"
 
 
 class AutoMuteListActionsItemType(OpenStrEnum):
@@ -453,13 +528,47 @@ class AutomaticTagAvailableAvailableItemType(OpenStrEnum):
     WATCHED_WORDS_LIST = "watched-words-list"
 
 
-class ConfigSetLogoLogoType(OpenStrEnum):
-    """Values of ``ConfigSetLogoLogoType``; unknown ones are kept."""
+class BlacklistsSort(OpenStrEnum):
+    """Values of ``BlacklistsSort``; unknown ones are kept."""
 
-    FAVICON = "favicon"
-    HEADER_WIDE = "header-wide"
-    HEADER_SQUARE = "header-square"
-    OPENGRAPH = "opengraph"
+    DESC_ID = "-id"
+    NAME = "name"
+    DESC_DURATION = "-duration"
+    DESC_VIEWS = "-views"
+    DESC_LIKES = "-likes"
+    DESC_DISLIKES = "-dislikes"
+    DESC_UUID = "-uuid"
+    DESC_CREATED_AT = "-createdAt"
+
+
+class ChangeOwnershipState(OpenIntEnum):
+    """PeerTube's ``ChangeOwnershipState`` constant; values it does not list are kept."""
+
+    PENDING = 1
+    REJECTED = 2
+    ACCEPTED = 3
+
+
+class ChangeOwnershipStatus(OpenStrEnum):
+    """Values of ``ChangeOwnershipStatus``; unknown ones are kept."""
+
+    WAITING = "WAITING"
+    ACCEPTED = "ACCEPTED"
+    REFUSED = "REFUSED"
+
+
+class CommentRepliesSort(OpenStrEnum):
+    """Values of ``CommentRepliesSort``; unknown ones are kept."""
+
+    CREATED_AT = "createdAt"
+    DESC_CREATED_AT = "-createdAt"
+
+
+class CommentsSort(OpenStrEnum):
+    """Values of ``CommentsSort``; unknown ones are kept."""
+
+    DESC_CREATED_AT = "-createdAt"
+    DESC_TOTAL_REPLIES = "-totalReplies"
 
 
 class FeedsGetPodcastEnclosurePreference(OpenStrEnum):
@@ -469,8 +578,32 @@ class FeedsGetPodcastEnclosurePreference(OpenStrEnum):
     AUDIO_ONLY = "audio-only"
 
 
+class FeedsGetSubscriptionVideosFormat(OpenStrEnum):
+    """Values of ``FeedsGetSubscriptionVideosFormat``; unknown ones are kept."""
+
+    XML = "xml"
+    RSS = "rss"
+    RSS2 = "rss2"
+    ATOM = "atom"
+    ATOM1 = "atom1"
+    JSON = "json"
+    JSON1 = "json1"
+
+
 class FeedsGetVideoCommentsFormat(OpenStrEnum):
     """Values of ``FeedsGetVideoCommentsFormat``; unknown ones are kept."""
+
+    XML = "xml"
+    RSS = "rss"
+    RSS2 = "rss2"
+    ATOM = "atom"
+    ATOM1 = "atom1"
+    JSON = "json"
+    JSON1 = "json1"
+
+
+class FeedsGetVideosFormat(OpenStrEnum):
+    """Values of ``FeedsGetVideosFormat``; unknown ones are kept."""
 
     XML = "xml"
     RSS = "rss"
@@ -490,11 +623,31 @@ class FileRedundancyInformationStrategy(OpenStrEnum):
     RECENTLY_ADDED = "recently-added"
 
 
+class FileStorage(OpenIntEnum):
+    """PeerTube's ``FileStorage`` constant; values it does not list are kept."""
+
+    FILE_SYSTEM = 0
+    OBJECT_STORAGE = 1
+
+
 class FollowState(OpenStrEnum):
     """Values of ``FollowState``; unknown ones are kept."""
 
     PENDING = "pending"
     ACCEPTED = "accepted"
+
+
+class FollowState2(OpenStrEnum):
+    """Values of ``FollowState2``; unknown ones are kept."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+
+
+class FollowersSort(OpenStrEnum):
+    """Values of ``FollowersSort``; unknown ones are kept."""
+
+    CREATED_AT = "createdAt"
 
 
 class GetMeVideoRatingRating(OpenStrEnum):
@@ -551,20 +704,43 @@ class JobType(OpenStrEnum):
     VIDEOS_STATS = "videos-stats"
 
 
-class MeListAbusesSort(OpenStrEnum):
-    """Values of ``MeListAbusesSort``; unknown ones are kept."""
+class LiveVideoError(OpenIntEnum):
+    """PeerTube's ``LiveVideoError`` constant; values it does not list are kept."""
 
-    ID = "-id"
-    CREATEDAT = "-createdAt"
-    STATE = "-state"
+    BAD_SOCKET_HEALTH = 1
+    DURATION_EXCEEDED = 2
+    QUOTA_EXCEEDED = 3
+    FFMPEG_ERROR = 4
+    BLACKLISTED = 5
+    RUNNER_JOB_ERROR = 6
+    RUNNER_JOB_CANCEL = 7
+    UNKNOWN_ERROR = 8
+    INVALID_INPUT_VIDEO_STREAM = 9
 
 
-class MeSubscriptionsListSort(OpenStrEnum):
-    """Values of ``MeSubscriptionsListSort``; unknown ones are kept."""
+class LiveVideoLatencyMode(OpenIntEnum):
+    """PeerTube's ``LiveVideoLatencyMode`` constant; values it does not list are kept."""
 
-    ID = "-id"
-    CREATEDAT = "-createdAt"
-    CHANNELUPDATEDAT = "-channelUpdatedAt"
+    DEFAULT = 1
+    HIGH_LATENCY = 2
+    SMALL_LATENCY = 3
+
+
+class LogoTypeParam(OpenStrEnum):
+    """Values of ``LogoTypeParam``; unknown ones are kept."""
+
+    FAVICON = "favicon"
+    HEADER_WIDE = "header-wide"
+    HEADER_SQUARE = "header-square"
+    OPENGRAPH = "opengraph"
+
+
+class MeSubscriptionsListItemViewsGroupInterval(OpenStrEnum):
+    """Values of ``MeSubscriptionsListItemViewsGroupInterval``; unknown ones are kept."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
 
 
 class MeUpdateNsfwPolicy(OpenStrEnum):
@@ -573,6 +749,14 @@ class MeUpdateNsfwPolicy(OpenStrEnum):
     TRUE = "true"
     FALSE = "false"
     BOTH = "both"
+
+
+class MySubscriptionSort(OpenStrEnum):
+    """Values of ``MySubscriptionSort``; unknown ones are kept."""
+
+    DESC_ID = "-id"
+    DESC_CREATED_AT = "-createdAt"
+    DESC_CHANNEL_UPDATED_AT = "-channelUpdatedAt"
 
 
 class NSFWPolicy(OpenStrEnum):
@@ -589,6 +773,13 @@ class NotificationActorFollowFollowingType(OpenStrEnum):
     ACCOUNT = "account"
     CHANNEL = "channel"
     INSTANCE = "instance"
+
+
+class NotificationActorFollowState(OpenStrEnum):
+    """Values of ``NotificationActorFollowState``; unknown ones are kept."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
 
 
 class OauthTokenGrantType(OpenStrEnum):
@@ -614,13 +805,63 @@ class PlayerThemeVideoSetting(OpenStrEnum):
     LUCIDE = "lucide"
 
 
+class PluginType(OpenIntEnum):
+    """PeerTube's ``PluginType`` constant; values it does not list are kept."""
+
+    PLUGIN = 1
+    THEME = 2
+
+
+class PredefinedAbuseReasonsItem(OpenStrEnum):
+    """Values of ``PredefinedAbuseReasonsItem``; unknown ones are kept."""
+
+    VIOLENT_OR_ABUSIVE = "violentOrAbusive"
+    HATEFUL_OR_ABUSIVE = "hatefulOrAbusive"
+    SPAM_OR_MISLEADING = "spamOrMisleading"
+    PRIVACY = "privacy"
+    RIGHTS = "rights"
+    SERVER_RULES = "serverRules"
+    THUMBNAILS = "thumbnails"
+    CAPTIONS = "captions"
+
+
+class RegistrationTokenSort(OpenStrEnum):
+    """Values of ``RegistrationTokenSort``; unknown ones are kept."""
+
+    CREATED_AT = "createdAt"
+
+
 class RegistrationsListSort(OpenStrEnum):
     """Values of ``RegistrationsListSort``; unknown ones are kept."""
 
-    CREATEDAT = "-createdAt"
-    CREATEDAT_2 = "createdAt"
+    DESC_CREATED_AT = "-createdAt"
+    CREATED_AT = "createdAt"
     STATE = "state"
-    STATE_2 = "-state"
+    DESC_STATE = "-state"
+
+
+class RunnerJobSort(OpenStrEnum):
+    """Values of ``RunnerJobSort``; unknown ones are kept."""
+
+    UPDATED_AT = "updatedAt"
+    CREATED_AT = "createdAt"
+    PRIORITY = "priority"
+    STATE = "state"
+    PROGRESS = "progress"
+
+
+class RunnerJobState(OpenIntEnum):
+    """PeerTube's ``RunnerJobState`` constant; values it does not list are kept."""
+
+    PENDING = 1
+    PROCESSING = 2
+    COMPLETED = 3
+    ERRORED = 4
+    WAITING_FOR_PARENT_JOB = 5
+    CANCELLED = 6
+    PARENT_ERRORED = 7
+    PARENT_CANCELLED = 8
+    COMPLETING = 9
 
 
 class RunnerJobType(OpenStrEnum):
@@ -632,14 +873,10 @@ class RunnerJobType(OpenStrEnum):
     LIVE_RTMP_HLS_TRANSCODING = "live-rtmp-hls-transcoding"
 
 
-class RunnersJobsListSort(OpenStrEnum):
-    """Values of ``RunnersJobsListSort``; unknown ones are kept."""
+class RunnerSort(OpenStrEnum):
+    """Values of ``RunnerSort``; unknown ones are kept."""
 
-    UPDATEDAT = "updatedAt"
-    CREATEDAT = "createdAt"
-    PRIORITY = "priority"
-    STATE = "state"
-    PROGRESS = "progress"
+    CREATED_AT = "createdAt"
 
 
 class RunnersJobsUpdatePayloadType(OpenStrEnum):
@@ -649,8 +886,16 @@ class RunnersJobsUpdatePayloadType(OpenStrEnum):
     REMOVE_CHUNK = "remove-chunk"
 
 
-class SearchVideosSearchTarget(OpenStrEnum):
-    """Values of ``SearchVideosSearchTarget``; unknown ones are kept."""
+class SearchChannelsItemViewsGroupInterval(OpenStrEnum):
+    """Values of ``SearchChannelsItemViewsGroupInterval``; unknown ones are kept."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class SearchTarget(OpenStrEnum):
+    """Values of ``SearchTarget``; unknown ones are kept."""
 
     LOCAL = "local"
     SEARCH_INDEX = "search-index"
@@ -660,16 +905,6 @@ class ServerConfigCustomTranscodingProfile(OpenStrEnum):
     """Values of ``ServerConfigCustomTranscodingProfile``; unknown ones are kept."""
 
     DEFAULT = "default"
-
-
-class ServerFollowsListFollowersActorType(OpenStrEnum):
-    """Values of ``ServerFollowsListFollowersActorType``; unknown ones are kept."""
-
-    PERSON = "Person"
-    APPLICATION = "Application"
-    GROUP = "Group"
-    SERVICE = "Service"
-    ORGANIZATION = "Organization"
 
 
 class ServerJobsListState(OpenStrEnum):
@@ -690,12 +925,6 @@ class ServerLogsSendClientLogLevel(OpenStrEnum):
     WARN = "warn"
 
 
-class ServerRedundancyListSort(OpenStrEnum):
-    """Values of ``ServerRedundancyListSort``; unknown ones are kept."""
-
-    NAME = "name"
-
-
 class ServerRedundancyListTarget(OpenStrEnum):
     """Values of ``ServerRedundancyListTarget``; unknown ones are kept."""
 
@@ -709,20 +938,165 @@ class ServerRunDebugCommandCommand(OpenStrEnum):
     TEST_EMAILS = "test-emails"
 
 
-class UserRoleLabel(OpenStrEnum):
-    """Values of ``UserRoleLabel``; unknown ones are kept."""
+class UserAdminFlag(OpenIntFlag):
+    """PeerTube's ``UserAdminFlag`` constant; values it does not list are kept."""
+
+    NONE = 0
+    BYPASS_VIDEO_AUTO_BLACKLIST = 1
+
+
+class UserExportState(OpenIntEnum):
+    """PeerTube's ``UserExportState`` constant; values it does not list are kept."""
+
+    PENDING = 1
+    PROCESSING = 2
+    COMPLETED = 3
+    ERRORED = 4
+
+
+class UserImportState(OpenIntEnum):
+    """PeerTube's ``UserImportState`` constant; values it does not list are kept."""
+
+    PENDING = 1
+    PROCESSING = 2
+    COMPLETED = 3
+    ERRORED = 4
+
+
+class UserNewFeatureInfo(OpenIntEnum):
+    """PeerTube's ``UserNewFeatureInfo`` constant; values it does not list are kept."""
+
+    NONE = 0
+
+
+class UserNotificationSettingValue(OpenIntFlag):
+    """PeerTube's ``UserNotificationSettingValue`` constant; values it does not list are kept."""
+
+    NONE = 0
+    WEB = 1
+    EMAIL = 2
+
+
+class UserNotificationType(OpenIntEnum):
+    """PeerTube's ``UserNotificationType`` constant; values it does not list are kept."""
+
+    NEW_VIDEO_FROM_SUBSCRIPTION = 1
+    NEW_COMMENT_ON_MY_VIDEO = 2
+    NEW_ABUSE_FOR_MODERATORS = 3
+    BLACKLIST_ON_MY_VIDEO = 4
+    UNBLACKLIST_ON_MY_VIDEO = 5
+    MY_VIDEO_PUBLISHED = 6
+    MY_VIDEO_IMPORT_SUCCESS = 7
+    MY_VIDEO_IMPORT_ERROR = 8
+    NEW_USER_REGISTRATION = 9
+    NEW_FOLLOW = 10
+    COMMENT_MENTION = 11
+    VIDEO_AUTO_BLACKLIST_FOR_MODERATORS = 12
+    NEW_INSTANCE_FOLLOWER = 13
+    AUTO_INSTANCE_FOLLOWING = 14
+    ABUSE_STATE_CHANGE = 15
+    ABUSE_NEW_MESSAGE = 16
+    NEW_PLUGIN_VERSION = 17
+    NEW_PEERTUBE_VERSION = 18
+    MY_VIDEO_STUDIO_EDITION_FINISHED = 19
+    NEW_USER_REGISTRATION_REQUEST = 20
+    NEW_LIVE_FROM_SUBSCRIPTION = 21
+    MY_VIDEO_TRANSCRIPTION_GENERATED = 22
+    INVITED_TO_COLLABORATE_TO_CHANNEL = 23
+    ACCEPTED_TO_COLLABORATE_TO_CHANNEL = 24
+    REFUSED_TO_COLLABORATE_TO_CHANNEL = 25
+    VIDEO_OWNERSHIP_CHANGED_REQUEST = 26
+    VIDEO_OWNERSHIP_CHANGED_ACCEPTED = 27
+    VIDEO_OWNERSHIP_CHANGED_REJECTED = 28
+    CHANNEL_OWNERSHIP_CHANGED_REQUEST = 29
+    CHANNEL_OWNERSHIP_CHANGED_ACCEPTED = 30
+    CHANNEL_OWNERSHIP_CHANGED_REJECTED = 31
+
+
+class UserRegistrationState(OpenIntEnum):
+    """PeerTube's ``UserRegistrationState`` constant; values it does not list are kept."""
+
+    PENDING = 1
+    REJECTED = 2
+    ACCEPTED = 3
+
+
+class UserRole(OpenIntEnum):
+    """PeerTube's ``UserRole`` constant; values it does not list are kept."""
+
+    ADMINISTRATOR = 0
+    MODERATOR = 1
+    USER = 2
+
+
+class UserRole2Label(OpenStrEnum):
+    """Values of ``UserRole2Label``; unknown ones are kept."""
 
     USER = "User"
     MODERATOR = "Moderator"
     ADMINISTRATOR = "Administrator"
 
 
-class UsersListSort(OpenStrEnum):
-    """Values of ``UsersListSort``; unknown ones are kept."""
+class UserWithStatsRoleLabel(OpenStrEnum):
+    """Values of ``UserWithStatsRoleLabel``; unknown ones are kept."""
 
-    ID = "-id"
-    USERNAME = "-username"
-    CREATEDAT = "-createdAt"
+    USER = "User"
+    MODERATOR = "Moderator"
+    ADMINISTRATOR = "Administrator"
+
+
+class UsersSort(OpenStrEnum):
+    """Values of ``UsersSort``; unknown ones are kept."""
+
+    DESC_ID = "-id"
+    DESC_USERNAME = "-username"
+    DESC_CREATED_AT = "-createdAt"
+
+
+class VideoBlacklistType(OpenIntEnum):
+    """PeerTube's ``VideoBlacklistType`` constant; values it does not list are kept."""
+
+    MANUAL = 1
+    AUTO_BEFORE_PUBLISHED = 2
+
+
+class VideoChannelActivityAction(OpenIntEnum):
+    """PeerTube's ``VideoChannelActivityAction`` constant; values it does not list are kept."""
+
+    CREATE = 1
+    UPDATE = 2
+    DELETE = 3
+    UPDATE_CAPTIONS = 4
+    UPDATE_CHAPTERS = 5
+    UPDATE_PASSWORDS = 6
+    CREATE_STUDIO_TASKS = 7
+    UPDATE_SOURCE_FILE = 8
+    UPDATE_ELEMENTS = 9
+    REMOVE_CHANNEL_OWNERSHIP = 10
+    CREATE_CHANNEL_OWNERSHIP = 11
+    SEND_OWNERSHIP_REQUEST = 12
+    ACCEPT_OWNERSHIP_REQUEST = 13
+    REFUSE_OWNERSHIP_REQUEST = 14
+    UPDATE_EMBED_POLICY = 15
+    DELETE_OWNERSHIP_REQUEST = 16
+
+
+class VideoChannelActivityTarget(OpenIntEnum):
+    """PeerTube's ``VideoChannelActivityTarget`` constant; values it does not list are kept."""
+
+    VIDEO = 1
+    PLAYLIST = 2
+    CHANNEL = 3
+    CHANNEL_SYNC = 4
+    VIDEO_IMPORT = 5
+
+
+class VideoChannelCollaboratorState(OpenIntEnum):
+    """PeerTube's ``VideoChannelCollaboratorState`` constant; values it does not list are kept."""
+
+    PENDING = 1
+    ACCEPTED = 2
+    REJECTED = 3
 
 
 class VideoChannelViewsGroupInterval(OpenStrEnum):
@@ -731,6 +1105,145 @@ class VideoChannelViewsGroupInterval(OpenStrEnum):
     DAY = "day"
     WEEK = "week"
     MONTH = "month"
+
+
+class VideoChannelsListItemViewsGroupInterval(OpenStrEnum):
+    """Values of ``VideoChannelsListItemViewsGroupInterval``; unknown ones are kept."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class VideoChannelsOwnershipListForChannelSort(OpenStrEnum):
+    """Values of ``VideoChannelsOwnershipListForChannelSort``; unknown ones are kept."""
+
+    DESC_CREATED_AT = "-createdAt"
+    CREATED_AT = "createdAt"
+
+
+class VideoChannelsOwnershipListSort(OpenStrEnum):
+    """Values of ``VideoChannelsOwnershipListSort``; unknown ones are kept."""
+
+    DESC_CREATED_AT = "-createdAt"
+    CREATED_AT = "createdAt"
+
+
+class VideoCommentPolicy(OpenIntEnum):
+    """PeerTube's ``VideoCommentPolicy`` constant; values it does not list are kept."""
+
+    ENABLED = 1
+    DISABLED = 2
+    REQUIRES_APPROVAL = 3
+
+
+class VideoEmbedPrivacyPolicy(OpenIntEnum):
+    """PeerTube's ``VideoEmbedPrivacyPolicy`` constant; values it does not list are kept."""
+
+    ALL_ALLOWED = 1
+    ALLOWLIST = 2
+    REMOTE_RESTRICTIONS = 3
+
+
+class VideoImportState(OpenIntEnum):
+    """PeerTube's ``VideoImportState`` constant; values it does not list are kept."""
+
+    PENDING = 1
+    SUCCESS = 2
+    FAILED = 3
+    REJECTED = 4
+    CANCELLED = 5
+    PROCESSING = 6
+
+
+class VideoInclude(OpenIntFlag):
+    """PeerTube's ``VideoInclude`` constant; values it does not list are kept."""
+
+    NONE = 0
+    NOT_PUBLISHED_STATE = 1
+    BLACKLISTED = 2
+    BLOCKED_OWNER = 4
+    FILES = 8
+    CAPTIONS = 16
+
+
+class VideoPlaylistElementType(OpenIntEnum):
+    """PeerTube's ``VideoPlaylistElementType`` constant; values it does not list are kept."""
+
+    REGULAR = 0
+    DELETED = 1
+    PRIVATE = 2
+    UNAVAILABLE = 3
+
+
+class VideoPlaylistPrivacy(OpenIntEnum):
+    """PeerTube's ``VideoPlaylistPrivacy`` constant; values it does not list are kept."""
+
+    PUBLIC = 1
+    UNLISTED = 2
+    PRIVATE = 3
+
+
+class VideoPlaylistType(OpenIntEnum):
+    """PeerTube's ``VideoPlaylistType`` constant; values it does not list are kept."""
+
+    REGULAR = 1
+    WATCH_LATER = 2
+
+
+class VideoPrivacy(OpenIntEnum):
+    """PeerTube's ``VideoPrivacy`` constant; values it does not list are kept."""
+
+    PUBLIC = 1
+    UNLISTED = 2
+    PRIVATE = 3
+    INTERNAL = 4
+    PASSWORD_PROTECTED = 5
+
+
+class VideoRatingRating(OpenStrEnum):
+    """Values of ``VideoRatingRating``; unknown ones are kept."""
+
+    LIKE = "like"
+    DISLIKE = "dislike"
+    NONE = "none"
+
+
+class VideoRedundanciesSort(OpenStrEnum):
+    """Values of ``VideoRedundanciesSort``; unknown ones are kept."""
+
+    NAME = "name"
+
+
+class VideoResolution(OpenIntEnum):
+    """PeerTube's ``VideoResolution`` constant; values it does not list are kept."""
+
+    H_NOVIDEO = 0
+    H_144_P = 144
+    H_240_P = 240
+    H_360_P = 360
+    H_480_P = 480
+    H_720_P = 720
+    H_1080_P = 1080
+    H_1440_P = 1440
+    H_4_K = 2160
+
+
+class VideoState(OpenIntEnum):
+    """PeerTube's ``VideoState`` constant; values it does not list are kept."""
+
+    PUBLISHED = 1
+    TO_TRANSCODE = 2
+    TO_IMPORT = 3
+    WAITING_FOR_LIVE = 4
+    LIVE_ENDED = 5
+    TO_MOVE_TO_EXTERNAL_STORAGE = 6
+    TRANSCODING_FAILED = 7
+    TO_MOVE_TO_EXTERNAL_STORAGE_FAILED = 8
+    TO_EDIT = 9
+    TO_MOVE_TO_FILE_SYSTEM = 10
+    TO_MOVE_TO_FILE_SYSTEM_FAILED = 11
+    TO_IMPORT_FAILED = 12
 
 
 class VideoStatsUserAgentDevice(OpenStrEnum):
@@ -746,6 +1259,12 @@ class VideoStatsUserAgentDevice(OpenStrEnum):
     DESKTOP = "desktop"
 
 
+class VideoStreamingPlaylistType(OpenIntEnum):
+    """PeerTube's ``VideoStreamingPlaylistType`` constant; values it does not list are kept."""
+
+    HLS = 1
+
+
 class VideoStudioCreateTaskItemName(OpenStrEnum):
     """Values of ``VideoStudioCreateTaskItemName``; unknown ones are kept."""
 
@@ -756,33 +1275,6 @@ class VideosAddViewViewEvent(OpenStrEnum):
     """Values of ``VideosAddViewViewEvent``; unknown ones are kept."""
 
     SEEK = "seek"
-
-
-class VideosBlocksListSort(OpenStrEnum):
-    """Values of ``VideosBlocksListSort``; unknown ones are kept."""
-
-    ID = "-id"
-    NAME = "name"
-    DURATION = "-duration"
-    VIEWS = "-views"
-    LIKES = "-likes"
-    DISLIKES = "-dislikes"
-    UUID = "-uuid"
-    CREATEDAT = "-createdAt"
-
-
-class VideosCommentsListRepliesSort(OpenStrEnum):
-    """Values of ``VideosCommentsListRepliesSort``; unknown ones are kept."""
-
-    CREATEDAT = "createdAt"
-    CREATEDAT_2 = "-createdAt"
-
-
-class VideosCommentsListThreadsSort(OpenStrEnum):
-    """Values of ``VideosCommentsListThreadsSort``; unknown ones are kept."""
-
-    CREATEDAT = "-createdAt"
-    TOTALREPLIES = "-totalReplies"
 
 
 class VideosCreateTranscodingJobTranscodingType(OpenStrEnum):
@@ -798,11 +1290,40 @@ class VideosListLanguagesScope(OpenStrEnum):
     SUBTITLE = "subtitle"
 
 
+class VideosOwnershipListForVideoSort(OpenStrEnum):
+    """Values of ``VideosOwnershipListForVideoSort``; unknown ones are kept."""
+
+    DESC_CREATED_AT = "-createdAt"
+    CREATED_AT = "createdAt"
+
+
 class VideosOwnershipListSort(OpenStrEnum):
     """Values of ``VideosOwnershipListSort``; unknown ones are kept."""
 
-    CREATEDAT = "-createdAt"
-    CREATEDAT_2 = "createdAt"
+    DESC_CREATED_AT = "-createdAt"
+    CREATED_AT = "createdAt"
+
+
+class VideosRateRating(OpenStrEnum):
+    """Values of ``VideosRateRating``; unknown ones are kept."""
+
+    LIKE = "like"
+    DISLIKE = "dislike"
+
+
+class VideosSort(OpenStrEnum):
+    """Values of ``VideosSort``; unknown ones are kept."""
+
+    NAME = "name"
+    DESC_DURATION = "-duration"
+    DESC_CREATED_AT = "-createdAt"
+    DESC_PUBLISHED_AT = "-publishedAt"
+    DESC_VIEWS = "-views"
+    DESC_LIKES = "-likes"
+    DESC_COMMENTS = "-comments"
+    DESC_TRENDING = "-trending"
+    DESC_HOT = "-hot"
+    DESC_BEST = "-best"
 
 
 class VideosStatsCreatePlaybackMetricsPlayerMode(OpenStrEnum):
@@ -816,60 +1337,115 @@ class VideosStatsGetTimeseriesMetric(OpenStrEnum):
     """Values of ``VideosStatsGetTimeseriesMetric``; unknown ones are kept."""
 
     VIEWERS = "viewers"
-    AGGREGATEWATCHTIME = "aggregateWatchTime"
+    AGGREGATE_WATCH_TIME = "aggregateWatchTime"
 
 
 @attrs.frozen(kw_only=True)
 class Abuse:
     """The ``Abuse`` schema."""
 
-    id: int | None = None
-    reason: str | None = None
+    id: int
+    reason: str
+    state: AbuseStateConstant
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    count_messages: int = attrs.field(metadata={WIRE: "countMessages"})
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
     predefined_reasons: tuple[AbusePredefinedReasonsItem, ...] | None = attrs.field(
         default=None, metadata={WIRE: "predefinedReasons"}
     )
-    reporter_account: Account | None = attrs.field(default=None, metadata={WIRE: "reporterAccount"})
-    state: AbuseStateConstant | None = None
+    reporter_account: AccountSummary | None = attrs.field(
+        default=None, metadata={WIRE: "reporterAccount"}
+    )
     moderation_comment: str | None = attrs.field(default=None, metadata={WIRE: "moderationComment"})
     video: AbuseVideo | None = None
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
+    flagged_account: AccountSummary | None = attrs.field(
+        default=None, metadata={WIRE: "flaggedAccount"}
+    )
+    comment: AbuseComment | None = None
+    count_reports_for_reporter: int | None = attrs.field(
+        default=None, metadata={WIRE: "countReportsForReporter"}
+    )
+    count_reports_for_reportee: int | None = attrs.field(
+        default=None, metadata={WIRE: "countReportsForReportee"}
+    )
+
+
+@attrs.frozen(kw_only=True)
+class AbuseComment:
+    """The ``AbuseComment`` schema."""
+
+    id: int
+    thread_id: int = attrs.field(metadata={WIRE: "threadId"})
+    text: str
+    deleted: bool
+    video: AbuseCommentVideo
+
+
+@attrs.frozen(kw_only=True)
+class AbuseCommentVideo:
+    """The ``AbuseCommentVideo`` schema."""
+
+    id: int
+    name: str
+    uuid: str
 
 
 @attrs.frozen(kw_only=True)
 class AbuseMessage:
     """The ``AbuseMessage`` schema."""
 
-    id: int | None = None
-    message: str | None = None
-    by_moderator: bool | None = attrs.field(default=None, metadata={WIRE: "byModerator"})
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
-    account: AccountSummary | None = None
+    id: int
+    message: str
+    by_moderator: bool = attrs.field(metadata={WIRE: "byModerator"})
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    account: AccountSummary
 
 
 @attrs.frozen(kw_only=True)
 class AbuseStateConstant:
     """The ``AbuseStateConstant`` schema."""
 
-    id: int | None = None
-    label: str | None = None
+    id: AbuseState
+    label: str
 
 
 @attrs.frozen(kw_only=True)
 class AbuseVideo:
     """The ``AbuseVideo`` schema."""
 
-    id: int | None = None
-    uuid: str | None = None
+    id: int
+    uuid: str
+    name: str
+    nsfw: bool
+    deleted: bool
+    blacklisted: bool
     short_uuid: str | None = attrs.field(default=None, metadata={WIRE: "shortUUID"})
-    name: str | None = None
-    nsfw: bool | None = None
-    start_at: datetime | None = attrs.field(default=None, metadata={WIRE: "startAt"})
-    end_at: datetime | None = attrs.field(default=None, metadata={WIRE: "endAt"})
-    deleted: bool | None = None
-    blacklisted: bool | None = None
+    start_at: int | None = attrs.field(default=None, metadata={WIRE: "startAt"})
+    end_at: int | None = attrs.field(default=None, metadata={WIRE: "endAt"})
     thumbnail_path: str | None = attrs.field(default=None, metadata={WIRE: "thumbnailPath"})
+    #: (PeerTube >= 8.1)
     thumbnails: tuple[Thumbnail, ...] | None = None
-    channel: VideoChannel | None = None
+    channel: AbuseVideoChannel | None = None
+    count_reports: int | None = attrs.field(default=None, metadata={WIRE: "countReports"})
+    nth_report: int | None = attrs.field(default=None, metadata={WIRE: "nthReport"})
+
+
+@attrs.frozen(kw_only=True)
+class AbuseVideoChannel:
+    """The ``AbuseVideoChannel`` schema."""
+
+    id: int
+    name: str
+    display_name: str = attrs.field(metadata={WIRE: "displayName"})
+    url: str
+    host: str
+    avatars: tuple[ActorImage, ...]
+    banners: tuple[ActorImage, ...]
+    is_local: bool = attrs.field(metadata={WIRE: "isLocal"})
+    description: str | None = None
+    host_redundancy_allowed: bool | None = attrs.field(
+        default=None, metadata={WIRE: "hostRedundancyAllowed"}
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -882,6 +1458,22 @@ class AbusesCreateAccount:
 @attrs.frozen(kw_only=True)
 class AbusesCreateComment:
     """The ``AbusesCreateComment`` schema."""
+
+    id: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class AbusesCreateMessageResponse:
+    """The ``AbusesCreateMessageResponse`` schema."""
+
+    abuse_message: AbusesCreateMessageResponseAbuseMessage | None = attrs.field(
+        default=None, metadata={WIRE: "abuseMessage"}
+    )
+
+
+@attrs.frozen(kw_only=True)
+class AbusesCreateMessageResponseAbuseMessage:
+    """The ``AbusesCreateMessageResponseAbuseMessage`` schema."""
 
     id: int | None = None
 
@@ -921,11 +1513,12 @@ class AbusesListMessagesResponse:
 class Account:
     """The ``Account`` schema."""
 
-    id: int | None = None
-    url: str | None = None
-    name: str | None = None
-    avatars: tuple[ActorImage, ...] | None = None
-    host: str | None = None
+    id: int
+    url: str
+    name: str
+    avatars: tuple[ActorImage, ...]
+    host: str
+    display_name: str = attrs.field(metadata={WIRE: "displayName"})
     host_redundancy_allowed: bool | None = attrs.field(
         default=None, metadata={WIRE: "hostRedundancyAllowed"}
     )
@@ -933,8 +1526,8 @@ class Account:
     followers_count: int | None = attrs.field(default=None, metadata={WIRE: "followersCount"})
     created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
     updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
+    banners: tuple[ActorImage, ...] | None = None
     user_id: int | None = attrs.field(default=None, metadata={WIRE: "userId"})
-    display_name: str | None = attrs.field(default=None, metadata={WIRE: "displayName"})
     description: str | None = None
 
 
@@ -942,24 +1535,27 @@ class Account:
 class AccountBlock:
     """The ``AccountBlock`` schema."""
 
-    by_account: Account | None = attrs.field(default=None, metadata={WIRE: "byAccount"})
-    blocked_account: Account | None = attrs.field(default=None, metadata={WIRE: "blockedAccount"})
+    by_account: Account = attrs.field(metadata={WIRE: "byAccount"})
+    blocked_account: Account = attrs.field(metadata={WIRE: "blockedAccount"})
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
     blocklist_subscription: BlocklistSubscriptionSummary | None = attrs.field(
         default=None, metadata={WIRE: "blocklistSubscription"}
     )
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
 
 
 @attrs.frozen(kw_only=True)
 class AccountSummary:
     """The ``AccountSummary`` schema."""
 
-    id: int | None = None
-    name: str | None = None
-    display_name: str | None = attrs.field(default=None, metadata={WIRE: "displayName"})
-    url: str | None = None
-    host: str | None = None
-    avatars: tuple[ActorImage, ...] | None = None
+    id: int
+    name: str
+    display_name: str = attrs.field(metadata={WIRE: "displayName"})
+    url: str
+    host: str
+    avatars: tuple[ActorImage, ...]
+    host_redundancy_allowed: bool | None = attrs.field(
+        default=None, metadata={WIRE: "hostRedundancyAllowed"}
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -978,18 +1574,18 @@ class AccountsListChannelsItem:
     followers_count: int | None = attrs.field(default=None, metadata={WIRE: "followersCount"})
     created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
     updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
+    banners: tuple[ActorImage, ...] | None = None
     display_name: str | None = attrs.field(default=None, metadata={WIRE: "displayName"})
     description: str | None = None
     support: str | None = None
     public_email: str | None = attrs.field(default=None, metadata={WIRE: "publicEmail"})
     is_local: bool | None = attrs.field(default=None, metadata={WIRE: "isLocal"})
-    banners: tuple[ActorImage, ...] | None = None
     owner_account: Account | None = attrs.field(default=None, metadata={WIRE: "ownerAccount"})
     videos_count: int | None = attrs.field(default=None, metadata={WIRE: "videosCount"})
     views_per_day: tuple[AccountsListChannelsItemViewsPerDayItem, ...] | None = attrs.field(
         default=None, metadata={WIRE: "viewsPerDay"}
     )
-    views_group_interval: VideoChannelViewsGroupInterval | None = attrs.field(
+    views_group_interval: AccountsListChannelsItemViewsGroupInterval | None = attrs.field(
         default=None, metadata={WIRE: "viewsGroupInterval"}
     )
     total_views: int | None = attrs.field(default=None, metadata={WIRE: "totalViews"})
@@ -1007,41 +1603,44 @@ class AccountsListChannelsItemViewsPerDayItem:
 class Actor:
     """The ``Actor`` schema."""
 
-    id: int | None = None
-    url: str | None = None
-    name: str | None = None
-    avatars: tuple[ActorImage, ...] | None = None
-    host: str | None = None
+    id: int
+    url: str
+    name: str
+    avatars: tuple[ActorImage, ...]
+    host: str
+    following_count: int = attrs.field(metadata={WIRE: "followingCount"})
+    followers_count: int = attrs.field(metadata={WIRE: "followersCount"})
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
     host_redundancy_allowed: bool | None = attrs.field(
         default=None, metadata={WIRE: "hostRedundancyAllowed"}
     )
-    following_count: int | None = attrs.field(default=None, metadata={WIRE: "followingCount"})
-    followers_count: int | None = attrs.field(default=None, metadata={WIRE: "followersCount"})
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
     updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
+    banners: tuple[ActorImage, ...] | None = None
 
 
 @attrs.frozen(kw_only=True)
 class ActorImage:
     """The ``ActorImage`` schema."""
 
-    path: str | None = None
+    path: str
+    width: int
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
+    #: (PeerTube >= 7.1)
     file_url: str | None = attrs.field(default=None, metadata={WIRE: "fileUrl"})
-    width: int | None = None
+    #: (PeerTube >= 7.3)
     height: int | None = None
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
-    updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
 
 
 @attrs.frozen(kw_only=True)
 class ActorInfo:
     """The ``ActorInfo`` schema."""
 
-    id: int | None = None
-    name: str | None = None
-    display_name: str | None = attrs.field(default=None, metadata={WIRE: "displayName"})
-    host: str | None = None
-    avatars: tuple[ActorImage, ...] | None = None
+    id: int
+    name: str
+    display_name: str = attrs.field(metadata={WIRE: "displayName"})
+    host: str
+    avatars: tuple[ActorImage, ...]
 
 
 @attrs.frozen(kw_only=True)
@@ -1087,23 +1686,23 @@ class AutoMuteListActionsItem:
 class AutomaticTagAvailable:
     """The ``AutomaticTagAvailable`` schema."""
 
-    available: tuple[AutomaticTagAvailableAvailableItem, ...] | None = None
+    available: tuple[AutomaticTagAvailableAvailableItem, ...]
 
 
 @attrs.frozen(kw_only=True)
 class AutomaticTagAvailableAvailableItem:
     """The ``AutomaticTagAvailableAvailableItem`` schema."""
 
-    name: str | None = None
-    type: AutomaticTagAvailableAvailableItemType | None = None
+    name: str
+    type: AutomaticTagAvailableAvailableItemType
 
 
 @attrs.frozen(kw_only=True)
 class BlockStatus:
     """The ``BlockStatus`` schema."""
 
-    accounts: dict[str, BlockStatusAccountsValue] | None = None
-    hosts: dict[str, BlockStatusHostsValue] | None = None
+    accounts: dict[str, BlockStatusAccountsValue]
+    hosts: dict[str, BlockStatusHostsValue]
 
 
 @attrs.frozen(kw_only=True)
@@ -1159,26 +1758,23 @@ class BlocklistSubscriptionSummary:
 class ChangeOwnership:
     """The ``ChangeOwnership`` schema."""
 
-    id: int | None = None
-    state: ChangeOwnershipState | None = None
-    initiator_account: Account | None = attrs.field(
-        default=None, metadata={WIRE: "initiatorAccount"}
-    )
-    next_owner_account: Account | None = attrs.field(
-        default=None, metadata={WIRE: "nextOwnerAccount"}
-    )
-    video: VideoSummary | None = None
+    id: int
+    initiator_account: Account = attrs.field(metadata={WIRE: "initiatorAccount"})
+    next_owner_account: Account = attrs.field(metadata={WIRE: "nextOwnerAccount"})
+    video: Video
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    status: ChangeOwnershipStatus
+    state: ChangeOwnershipState2 | None = None
     video_channel: VideoChannelSummary | None = attrs.field(
         default=None, metadata={WIRE: "videoChannel"}
     )
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
 
 
 @attrs.frozen(kw_only=True)
-class ChangeOwnershipState:
-    """The ``ChangeOwnershipState`` schema."""
+class ChangeOwnershipState2:
+    """The ``ChangeOwnershipState2`` schema."""
 
-    id: int | None = None
+    id: ChangeOwnershipState | None = None
     label: str | None = None
 
 
@@ -1209,56 +1805,60 @@ class CommentThreadPostResponse:
 class CustomHomepage:
     """The ``CustomHomepage`` schema."""
 
-    content: str | None = None
+    content: str
 
 
 @attrs.frozen(kw_only=True)
 class FileRedundancyInformation:
     """The ``FileRedundancyInformation`` schema."""
 
-    id: int | None = None
-    file_url: str | None = attrs.field(default=None, metadata={WIRE: "fileUrl"})
-    strategy: FileRedundancyInformationStrategy | None = None
-    size: int | None = None
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
-    updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
-    expires_on: datetime | None = attrs.field(default=None, metadata={WIRE: "expiresOn"})
+    id: int
+    file_url: str = attrs.field(metadata={WIRE: "fileUrl"})
+    strategy: FileRedundancyInformationStrategy
+    size: int
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
+    expires_on: datetime = attrs.field(metadata={WIRE: "expiresOn"})
 
 
 @attrs.frozen(kw_only=True)
 class Follow:
     """The ``Follow`` schema."""
 
-    id: int | None = None
-    follower: Actor | None = None
-    following: Actor | None = None
-    score: float | None = None
-    state: FollowState | None = None
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
-    updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
+    id: int
+    follower: Actor
+    following: Actor
+    score: float
+    state: FollowState
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
 
 
 @attrs.frozen(kw_only=True)
 class GetMeVideoRating:
     """The ``GetMeVideoRating`` schema."""
 
+    rating: GetMeVideoRatingRating
+    video_id: int = attrs.field(metadata={WIRE: "videoId"})
     id: int | None = None
-    rating: GetMeVideoRatingRating | None = None
 
 
 @attrs.frozen(kw_only=True)
 class Job:
     """The ``Job`` schema."""
 
-    id: int | None = None
-    state: JobState | None = None
-    type: JobType | None = None
-    data: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
+    id: str
+    state: JobState
+    type: JobType
+    data: dict[str, Any]
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    progress: float
+    error: str | None = None
     finished_on: datetime | None = attrs.field(default=None, metadata={WIRE: "finishedOn"})
     processed_on: datetime | None = attrs.field(default=None, metadata={WIRE: "processedOn"})
     can_cancel: bool | None = attrs.field(default=None, metadata={WIRE: "canCancel"})
+    priority: int | None = None
+    parent: dict[str, Any] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -1272,22 +1872,22 @@ class LiveSchedule:
 class LiveVideoReplaySettings:
     """The ``LiveVideoReplaySettings`` schema."""
 
-    privacy: int | None = None
+    privacy: VideoPrivacy | None = None
 
 
 @attrs.frozen(kw_only=True)
 class LiveVideoResponse:
     """The ``LiveVideoResponse`` schema."""
 
+    save_replay: bool = attrs.field(metadata={WIRE: "saveReplay"})
+    permanent_live: bool = attrs.field(metadata={WIRE: "permanentLive"})
+    latency_mode: LiveVideoLatencyMode = attrs.field(metadata={WIRE: "latencyMode"})
     rtmp_url: str | None = attrs.field(default=None, metadata={WIRE: "rtmpUrl"})
     rtmps_url: str | None = attrs.field(default=None, metadata={WIRE: "rtmpsUrl"})
     stream_key: str | None = attrs.field(default=None, metadata={WIRE: "streamKey"})
-    save_replay: bool | None = attrs.field(default=None, metadata={WIRE: "saveReplay"})
     replay_settings: LiveVideoReplaySettings | None = attrs.field(
         default=None, metadata={WIRE: "replaySettings"}
     )
-    permanent_live: bool | None = attrs.field(default=None, metadata={WIRE: "permanentLive"})
-    latency_mode: int | None = attrs.field(default=None, metadata={WIRE: "latencyMode"})
     schedules: tuple[LiveSchedule, ...] | None = None
 
 
@@ -1295,43 +1895,45 @@ class LiveVideoResponse:
 class LiveVideoSessionResponse:
     """The ``LiveVideoSessionResponse`` schema."""
 
-    id: int | None = None
-    start_date: datetime | None = attrs.field(default=None, metadata={WIRE: "startDate"})
+    id: int
+    start_date: datetime = attrs.field(metadata={WIRE: "startDate"})
+    replay_video: LiveVideoSessionResponseReplayVideo = attrs.field(metadata={WIRE: "replayVideo"})
     end_date: datetime | None = attrs.field(default=None, metadata={WIRE: "endDate"})
-    error: int | None = None
-    replay_video: LiveVideoSessionResponseReplayVideo | None = attrs.field(
-        default=None, metadata={WIRE: "replayVideo"}
-    )
+    error: LiveVideoError | None = None
 
 
 @attrs.frozen(kw_only=True)
 class LiveVideoSessionResponseReplayVideo:
     """The ``LiveVideoSessionResponseReplayVideo`` schema."""
 
-    id: float | None = None
-    uuid: str | None = None
-    short_uuid: str | None = attrs.field(default=None, metadata={WIRE: "shortUUID"})
+    id: float
+    uuid: str
+    short_uuid: str = attrs.field(metadata={WIRE: "shortUUID"})
 
 
 @attrs.frozen(kw_only=True)
-class MeCheckVideosInPlaylistsResponse:
-    """The ``MeCheckVideosInPlaylistsResponse`` schema."""
-
-    video_id: tuple[MeCheckVideosInPlaylistsResponseVideoIdItem, ...] | None = attrs.field(
-        default=None, metadata={WIRE: "videoId"}
-    )
-
-
-@attrs.frozen(kw_only=True)
-class MeCheckVideosInPlaylistsResponseVideoIdItem:
-    """The ``MeCheckVideosInPlaylistsResponseVideoIdItem`` schema."""
+class MeCheckVideosInPlaylistsResponseValueItem:
+    """The ``MeCheckVideosInPlaylistsResponseValueItem`` schema."""
 
     playlist_element_id: int | None = attrs.field(
         default=None, metadata={WIRE: "playlistElementId"}
     )
     playlist_id: int | None = attrs.field(default=None, metadata={WIRE: "playlistId"})
+    playlist_display_name: str | None = attrs.field(
+        default=None, metadata={WIRE: "playlistDisplayName"}
+    )
+    playlist_short_uuid: str | None = attrs.field(
+        default=None, metadata={WIRE: "playlistShortUUID"}
+    )
     start_timestamp: int | None = attrs.field(default=None, metadata={WIRE: "startTimestamp"})
     stop_timestamp: int | None = attrs.field(default=None, metadata={WIRE: "stopTimestamp"})
+
+
+@attrs.frozen(kw_only=True)
+class MeDeleteAvatarResponse:
+    """The ``MeDeleteAvatarResponse`` schema."""
+
+    avatars: tuple[ActorImage, ...] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -1375,18 +1977,18 @@ class MeSubscriptionsListItem:
     followers_count: int | None = attrs.field(default=None, metadata={WIRE: "followersCount"})
     created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
     updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
+    banners: tuple[ActorImage, ...] | None = None
     display_name: str | None = attrs.field(default=None, metadata={WIRE: "displayName"})
     description: str | None = None
     support: str | None = None
     public_email: str | None = attrs.field(default=None, metadata={WIRE: "publicEmail"})
     is_local: bool | None = attrs.field(default=None, metadata={WIRE: "isLocal"})
-    banners: tuple[ActorImage, ...] | None = None
     owner_account: Account | None = attrs.field(default=None, metadata={WIRE: "ownerAccount"})
     videos_count: int | None = attrs.field(default=None, metadata={WIRE: "videosCount"})
     views_per_day: tuple[MeSubscriptionsListItemViewsPerDayItem, ...] | None = attrs.field(
         default=None, metadata={WIRE: "viewsPerDay"}
     )
-    views_group_interval: VideoChannelViewsGroupInterval | None = attrs.field(
+    views_group_interval: MeSubscriptionsListItemViewsGroupInterval | None = attrs.field(
         default=None, metadata={WIRE: "viewsGroupInterval"}
     )
     total_views: int | None = attrs.field(default=None, metadata={WIRE: "totalViews"})
@@ -1404,9 +2006,11 @@ class MeSubscriptionsListItemViewsPerDayItem:
 class Notification:
     """The ``Notification`` schema."""
 
-    id: int | None = None
-    type: int | None = None
-    read: bool | None = None
+    id: int
+    type: UserNotificationType
+    read: bool
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
     video: NotificationVideo | None = None
     video_import: NotificationVideoImport | None = attrs.field(
         default=None, metadata={WIRE: "videoImport"}
@@ -1422,38 +2026,88 @@ class Notification:
     actor_follow: NotificationActorFollow | None = attrs.field(
         default=None, metadata={WIRE: "actorFollow"}
     )
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
-    updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
+    abuse: NotificationAbuse | None = None
+
+
+@attrs.frozen(kw_only=True)
+class NotificationAbuse:
+    """The ``NotificationAbuse`` schema."""
+
+    id: int
+    state: int
+    video: NotificationAbuseVideo | None = None
+    comment: NotificationAbuseComment | None = None
+    account: NotificationAbuseAccount | None = None
+
+
+@attrs.frozen(kw_only=True)
+class NotificationAbuseAccount:
+    """The ``NotificationAbuseAccount`` schema."""
+
+    id: int
+    name: str
+    display_name: str = attrs.field(metadata={WIRE: "displayName"})
+    host: str
+    avatars: tuple[ActorImage, ...]
+
+
+@attrs.frozen(kw_only=True)
+class NotificationAbuseComment:
+    """The ``NotificationAbuseComment`` schema."""
+
+    thread_id: int = attrs.field(metadata={WIRE: "threadId"})
+    video: NotificationAbuseCommentVideo
+    id: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class NotificationAbuseCommentVideo:
+    """The ``NotificationAbuseCommentVideo`` schema."""
+
+    id: int
+    uuid: str
+    short_uuid: str = attrs.field(metadata={WIRE: "shortUUID"})
+    name: str
+
+
+@attrs.frozen(kw_only=True)
+class NotificationAbuseVideo:
+    """The ``NotificationAbuseVideo`` schema."""
+
+    id: int
+    uuid: str
+    short_uuid: str = attrs.field(metadata={WIRE: "shortUUID"})
+    name: str
 
 
 @attrs.frozen(kw_only=True)
 class NotificationActorFollow:
     """The ``NotificationActorFollow`` schema."""
 
-    id: int | None = None
-    follower: ActorInfo | None = None
-    state: FollowState | None = None
-    following: NotificationActorFollowFollowing | None = None
+    id: int
+    follower: ActorInfo
+    state: NotificationActorFollowState
+    following: NotificationActorFollowFollowing
 
 
 @attrs.frozen(kw_only=True)
 class NotificationActorFollowFollowing:
     """The ``NotificationActorFollowFollowing`` schema."""
 
-    type: NotificationActorFollowFollowingType | None = None
-    name: str | None = None
-    display_name: str | None = attrs.field(default=None, metadata={WIRE: "displayName"})
-    host: str | None = None
+    type: NotificationActorFollowFollowingType
+    name: str
+    display_name: str = attrs.field(metadata={WIRE: "displayName"})
+    host: str
 
 
 @attrs.frozen(kw_only=True)
 class NotificationComment:
     """The ``NotificationComment`` schema."""
 
-    id: int | None = None
-    thread_id: int | None = attrs.field(default=None, metadata={WIRE: "threadId"})
-    video: VideoInfo | None = None
-    account: ActorInfo | None = None
+    id: int
+    thread_id: int = attrs.field(metadata={WIRE: "threadId"})
+    video: VideoInfo
+    account: ActorInfo
     held_for_review: bool | None = attrs.field(default=None, metadata={WIRE: "heldForReview"})
 
 
@@ -1461,11 +2115,12 @@ class NotificationComment:
 class NotificationVideo:
     """The ``NotificationVideo`` schema."""
 
-    id: int | None = None
-    uuid: str | None = None
-    name: str | None = None
+    id: int
+    uuid: str
+    name: str
+    short_uuid: str = attrs.field(metadata={WIRE: "shortUUID"})
+    channel: ActorInfo
     state: VideoStateConstant | None = None
-    channel: ActorInfo | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -1480,15 +2135,15 @@ class NotificationVideoAbuse:
 class NotificationVideoBlacklist:
     """The ``NotificationVideoBlacklist`` schema."""
 
-    id: int | None = None
-    video: VideoInfo | None = None
+    id: int
+    video: VideoInfo
 
 
 @attrs.frozen(kw_only=True)
 class NotificationVideoImport:
     """The ``NotificationVideoImport`` schema."""
 
-    id: int | None = None
+    id: int
     video: VideoInfo | None = None
     torrent_name: str | None = attrs.field(default=None, metadata={WIRE: "torrentName"})
     magnet_uri: str | None = attrs.field(default=None, metadata={WIRE: "magnetUri"})
@@ -1499,8 +2154,8 @@ class NotificationVideoImport:
 class OAuthClient:
     """The ``OAuthClient`` schema."""
 
-    client_id: str | None = None
-    client_secret: str | None = attrs.field(default=None, repr=False)
+    client_id: str
+    client_secret: str = attrs.field(repr=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -1509,6 +2164,13 @@ class OauthListSessionsResponse:
 
     total: int | None = None
     data: tuple[TokenSession, ...] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class OauthRevokeResponse:
+    """The ``OauthRevokeResponse`` schema."""
+
+    success: bool | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -1526,32 +2188,32 @@ class OauthTokenResponse:
 class PlayerChannelSettings:
     """The ``PlayerChannelSettings`` schema."""
 
-    theme: PlayerThemeChannelSetting | None = None
+    theme: PlayerThemeChannelSetting
 
 
 @attrs.frozen(kw_only=True)
 class PlayerVideoSettings:
     """The ``PlayerVideoSettings`` schema."""
 
-    theme: PlayerThemeVideoSetting | None = None
+    theme: PlayerThemeVideoSetting
 
 
 @attrs.frozen(kw_only=True)
 class Plugin:
     """The ``Plugin`` schema."""
 
-    name: str | None = None
-    type: int | None = None
-    latest_version: str | None = attrs.field(default=None, metadata={WIRE: "latestVersion"})
-    version: str | None = None
-    enabled: bool | None = None
-    uninstalled: bool | None = None
-    peertube_engine: str | None = attrs.field(default=None, metadata={WIRE: "peertubeEngine"})
-    description: str | None = None
-    homepage: str | None = None
-    settings: dict[str, Any] | None = None
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
-    updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
+    name: str
+    type: PluginType
+    latest_version: str = attrs.field(metadata={WIRE: "latestVersion"})
+    version: str
+    enabled: bool
+    uninstalled: bool
+    peertube_engine: str = attrs.field(metadata={WIRE: "peertubeEngine"})
+    description: str
+    homepage: str
+    settings: dict[str, Any]
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
 
 
 @attrs.frozen(kw_only=True)
@@ -1563,21 +2225,6 @@ class RegistrationsRegisterChannel:
 
 
 @attrs.frozen(kw_only=True)
-class RegistrationsRegisterResponse:
-    """The ``RegistrationsRegisterResponse`` schema."""
-
-    state: RegistrationsRegisterResponseState | None = None
-
-
-@attrs.frozen(kw_only=True)
-class RegistrationsRegisterResponseState:
-    """The ``RegistrationsRegisterResponseState`` schema."""
-
-    id: int | None = None
-    label: str | None = None
-
-
-@attrs.frozen(kw_only=True)
 class RegistrationsRequestChannel:
     """The ``RegistrationsRequestChannel`` schema."""
 
@@ -1586,99 +2233,78 @@ class RegistrationsRequestChannel:
 
 
 @attrs.frozen(kw_only=True)
-class RegistrationsRequestResponse:
-    """The ``RegistrationsRequestResponse`` schema."""
-
-    state: RegistrationsRequestResponseState | None = None
-
-
-@attrs.frozen(kw_only=True)
-class RegistrationsRequestResponseState:
-    """The ``RegistrationsRequestResponseState`` schema."""
-
-    id: int | None = None
-    label: str | None = None
-
-
-@attrs.frozen(kw_only=True)
 class RequestTwoFactorResponse:
     """The ``RequestTwoFactorResponse`` schema."""
 
-    otp_request: RequestTwoFactorResponseOtpRequest | None = attrs.field(
-        default=None, metadata={WIRE: "otpRequest"}
-    )
+    otp_request: RequestTwoFactorResponseOtpRequest = attrs.field(metadata={WIRE: "otpRequest"})
 
 
 @attrs.frozen(kw_only=True)
 class RequestTwoFactorResponseOtpRequest:
     """The ``RequestTwoFactorResponseOtpRequest`` schema."""
 
-    request_token: str | None = attrs.field(
-        default=None, metadata={WIRE: "requestToken"}, repr=False
-    )
-    secret: str | None = attrs.field(default=None, repr=False)
-    uri: str | None = None
+    request_token: str = attrs.field(metadata={WIRE: "requestToken"}, repr=False)
+    secret: str = attrs.field(repr=False)
+    uri: str
 
 
 @attrs.frozen(kw_only=True)
 class Runner:
     """The ``Runner`` schema."""
 
-    id: int | None = None
-    name: str | None = None
-    description: str | None = None
-    ip: str | None = None
-    updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
-    last_contact: datetime | None = attrs.field(default=None, metadata={WIRE: "lastContact"})
+    id: int
+    name: str
+    description: str
+    ip: str
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    last_contact: datetime = attrs.field(metadata={WIRE: "lastContact"})
 
 
 @attrs.frozen(kw_only=True)
 class RunnerJobAdmin:
     """The ``RunnerJobAdmin`` schema."""
 
-    uuid: str | None = None
-    type: RunnerJobType | None = None
-    state: RunnerJobStateConstant | None = None
-    payload: RunnerJobPayload | None = None
-    failures: int | None = None
+    uuid: str
+    type: RunnerJobType
+    state: RunnerJobStateConstant
+    payload: RunnerJobPayload
+    failures: int
+    progress: int
+    priority: int
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    started_at: datetime = attrs.field(metadata={WIRE: "startedAt"})
+    finished_at: datetime = attrs.field(metadata={WIRE: "finishedAt"})
+    private_payload: dict[str, Any] = attrs.field(metadata={WIRE: "privatePayload"})
     error: str | None = None
-    progress: int | None = None
-    priority: int | None = None
-    updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
-    started_at: datetime | None = attrs.field(default=None, metadata={WIRE: "startedAt"})
-    finished_at: datetime | None = attrs.field(default=None, metadata={WIRE: "finishedAt"})
     parent: RunnerJobAdminParent | None = None
     runner: RunnerJobAdminRunner | None = None
-    private_payload: dict[str, Any] | None = attrs.field(
-        default=None, metadata={WIRE: "privatePayload"}
-    )
 
 
 @attrs.frozen(kw_only=True)
 class RunnerJobAdminParent:
     """The ``RunnerJobAdminParent`` schema."""
 
-    type: RunnerJobType | None = None
-    state: RunnerJobStateConstant | None = None
-    uuid: str | None = None
+    type: RunnerJobType
+    state: RunnerJobStateConstant
+    uuid: str
 
 
 @attrs.frozen(kw_only=True)
 class RunnerJobAdminRunner:
     """The ``RunnerJobAdminRunner`` schema."""
 
-    id: float | None = None
-    name: str | None = None
-    description: str | None = None
+    id: float
+    name: str
+    description: str
 
 
 @attrs.frozen(kw_only=True)
 class RunnerJobPayload:
     """The ``RunnerJobPayload`` schema."""
 
-    input: RunnerJobPayloadInput | None = None
+    input: RunnerJobPayloadInput
     output: RunnerJobPayloadOutput | None = None
 
 
@@ -1701,23 +2327,19 @@ class RunnerJobPayloadOutput:
 class RunnerJobStateConstant:
     """The ``RunnerJobStateConstant`` schema."""
 
-    id: int | None = None
-    label: str | None = None
+    id: RunnerJobState
+    label: str
 
 
 @attrs.frozen(kw_only=True)
 class RunnerRegistrationToken:
     """The ``RunnerRegistrationToken`` schema."""
 
-    id: int | None = None
-    registration_token: str | None = attrs.field(
-        default=None, metadata={WIRE: "registrationToken"}, repr=False
-    )
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
-    updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
-    registered_runners_count: int | None = attrs.field(
-        default=None, metadata={WIRE: "registeredRunnersCount"}
-    )
+    id: int
+    registration_token: str = attrs.field(metadata={WIRE: "registrationToken"}, repr=False)
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
+    registered_runners_count: int = attrs.field(metadata={WIRE: "registeredRunnersCount"})
 
 
 @attrs.frozen(kw_only=True)
@@ -1828,18 +2450,18 @@ class SearchChannelsItem:
     followers_count: int | None = attrs.field(default=None, metadata={WIRE: "followersCount"})
     created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
     updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
+    banners: tuple[ActorImage, ...] | None = None
     display_name: str | None = attrs.field(default=None, metadata={WIRE: "displayName"})
     description: str | None = None
     support: str | None = None
     public_email: str | None = attrs.field(default=None, metadata={WIRE: "publicEmail"})
     is_local: bool | None = attrs.field(default=None, metadata={WIRE: "isLocal"})
-    banners: tuple[ActorImage, ...] | None = None
     owner_account: Account | None = attrs.field(default=None, metadata={WIRE: "ownerAccount"})
     videos_count: int | None = attrs.field(default=None, metadata={WIRE: "videosCount"})
     views_per_day: tuple[SearchChannelsItemViewsPerDayItem, ...] | None = attrs.field(
         default=None, metadata={WIRE: "viewsPerDay"}
     )
-    views_group_interval: VideoChannelViewsGroupInterval | None = attrs.field(
+    views_group_interval: SearchChannelsItemViewsGroupInterval | None = attrs.field(
         default=None, metadata={WIRE: "viewsGroupInterval"}
     )
     total_views: int | None = attrs.field(default=None, metadata={WIRE: "totalViews"})
@@ -1857,109 +2479,93 @@ class SearchChannelsItemViewsPerDayItem:
 class ServerBlock:
     """The ``ServerBlock`` schema."""
 
-    by_account: Account | None = attrs.field(default=None, metadata={WIRE: "byAccount"})
-    blocked_server: ServerBlockBlockedServer | None = attrs.field(
-        default=None, metadata={WIRE: "blockedServer"}
-    )
+    by_account: Account = attrs.field(metadata={WIRE: "byAccount"})
+    blocked_server: ServerBlockBlockedServer = attrs.field(metadata={WIRE: "blockedServer"})
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
     blocklist_subscription: BlocklistSubscriptionSummary | None = attrs.field(
         default=None, metadata={WIRE: "blocklistSubscription"}
     )
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
 
 
 @attrs.frozen(kw_only=True)
 class ServerBlockBlockedServer:
     """The ``ServerBlockBlockedServer`` schema."""
 
-    host: str | None = None
+    host: str
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfig:
     """The ``ServerConfig`` schema."""
 
-    instance: ServerConfigInstance | None = None
-    search: ServerConfigSearch | None = None
-    plugin: ServerConfigPlugin | None = None
-    theme: ServerConfigTheme | None = None
-    email: ServerConfigEmail | None = None
-    contact_form: ServerConfigContactForm | None = attrs.field(
-        default=None, metadata={WIRE: "contactForm"}
-    )
-    server_version: str | None = attrs.field(default=None, metadata={WIRE: "serverVersion"})
+    instance: ServerConfigInstance
+    search: ServerConfigSearch
+    plugin: ServerConfigPlugin
+    theme: ServerConfigTheme
+    email: ServerConfigEmail
+    contact_form: ServerConfigContactForm = attrs.field(metadata={WIRE: "contactForm"})
+    server_version: str = attrs.field(metadata={WIRE: "serverVersion"})
+    signup: ServerConfigSignup
+    transcoding: ServerConfigTranscoding
+    import_: ServerConfigImport = attrs.field(metadata={WIRE: "import"})
+    auto_blacklist: ServerConfigAutoBlacklist = attrs.field(metadata={WIRE: "autoBlacklist"})
+    avatar: ServerConfigAvatar
+    video: ServerConfigVideo
+    video_caption: ServerConfigVideoCaption = attrs.field(metadata={WIRE: "videoCaption"})
+    user: ServerConfigUser
+    trending: ServerConfigTrending
+    tracker: ServerConfigTracker
+    followings: ServerConfigFollowings
+    homepage: ServerConfigHomepage
+    banner: dict[str, Any]
+    broadcast_message: dict[str, Any] = attrs.field(metadata={WIRE: "broadcastMessage"})
+    client: dict[str, Any]
+    defaults: dict[str, Any]
+    live: dict[str, Any]
+    video_channels: dict[str, Any] = attrs.field(metadata={WIRE: "videoChannels"})
+    video_studio: dict[str, Any] = attrs.field(metadata={WIRE: "videoStudio"})
+    webadmin: dict[str, Any]
     server_commit: str | None = attrs.field(default=None, metadata={WIRE: "serverCommit"})
-    signup: ServerConfigSignup | None = None
-    transcoding: ServerConfigTranscoding | None = None
-    import_: ServerConfigImport | None = attrs.field(default=None, metadata={WIRE: "import"})
     export: ServerConfigExport | None = None
-    auto_blacklist: ServerConfigAutoBlacklist | None = attrs.field(
-        default=None, metadata={WIRE: "autoBlacklist"}
-    )
     blocklist: ServerConfigBlocklist | None = None
-    avatar: ServerConfigAvatar | None = None
-    video: ServerConfigVideo | None = None
-    video_caption: ServerConfigVideoCaption | None = attrs.field(
-        default=None, metadata={WIRE: "videoCaption"}
-    )
-    user: ServerConfigUser | None = None
-    trending: ServerConfigTrending | None = None
-    tracker: ServerConfigTracker | None = None
-    followings: ServerConfigFollowings | None = None
     federation: ServerConfigFederation | None = None
-    homepage: ServerConfigHomepage | None = None
+    #: (PeerTube >= 6.1)
     open_telemetry: ServerConfigOpenTelemetry | None = attrs.field(
         default=None, metadata={WIRE: "openTelemetry"}
     )
+    #: (PeerTube >= 6.1)
     views: ServerConfigViews | None = None
-    banner: dict[str, Any] | None = None
-    broadcast_message: dict[str, Any] | None = attrs.field(
-        default=None, metadata={WIRE: "broadcastMessage"}
-    )
-    client: dict[str, Any] | None = None
-    defaults: dict[str, Any] | None = None
-    live: dict[str, Any] | None = None
     storyboards: dict[str, Any] | None = None
-    video_channels: dict[str, Any] | None = attrs.field(
-        default=None, metadata={WIRE: "videoChannels"}
-    )
     video_file: dict[str, Any] | None = attrs.field(default=None, metadata={WIRE: "videoFile"})
-    video_studio: dict[str, Any] | None = attrs.field(default=None, metadata={WIRE: "videoStudio"})
     video_transcription: dict[str, Any] | None = attrs.field(
         default=None, metadata={WIRE: "videoTranscription"}
     )
-    webadmin: dict[str, Any] | None = None
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigAbout:
     """The ``ServerConfigAbout`` schema."""
 
-    instance: ServerConfigAboutInstance | None = None
+    instance: ServerConfigAboutInstance
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigAboutInstance:
     """The ``ServerConfigAboutInstance`` schema."""
 
-    name: str | None = None
-    short_description: str | None = attrs.field(default=None, metadata={WIRE: "shortDescription"})
-    description: str | None = None
-    terms: str | None = None
-    code_of_conduct: str | None = attrs.field(default=None, metadata={WIRE: "codeOfConduct"})
-    hardware_information: str | None = attrs.field(
-        default=None, metadata={WIRE: "hardwareInformation"}
-    )
-    creation_reason: str | None = attrs.field(default=None, metadata={WIRE: "creationReason"})
-    moderation_information: str | None = attrs.field(
-        default=None, metadata={WIRE: "moderationInformation"}
-    )
-    administrator: str | None = None
-    maintenance_lifetime: str | None = attrs.field(
-        default=None, metadata={WIRE: "maintenanceLifetime"}
-    )
-    business_model: str | None = attrs.field(default=None, metadata={WIRE: "businessModel"})
-    languages: tuple[str, ...] | None = None
-    categories: tuple[int, ...] | None = None
+    name: str
+    short_description: str = attrs.field(metadata={WIRE: "shortDescription"})
+    description: str
+    terms: str
+    code_of_conduct: str = attrs.field(metadata={WIRE: "codeOfConduct"})
+    hardware_information: str = attrs.field(metadata={WIRE: "hardwareInformation"})
+    creation_reason: str = attrs.field(metadata={WIRE: "creationReason"})
+    moderation_information: str = attrs.field(metadata={WIRE: "moderationInformation"})
+    administrator: str
+    maintenance_lifetime: str = attrs.field(metadata={WIRE: "maintenanceLifetime"})
+    business_model: str = attrs.field(metadata={WIRE: "businessModel"})
+    languages: tuple[str, ...]
+    categories: tuple[int, ...]
     avatars: tuple[ActorImage, ...] | None = None
     banners: tuple[ActorImage, ...] | None = None
 
@@ -1968,30 +2574,28 @@ class ServerConfigAboutInstance:
 class ServerConfigAutoBlacklist:
     """The ``ServerConfigAutoBlacklist`` schema."""
 
-    videos: ServerConfigAutoBlacklistVideos | None = None
+    videos: ServerConfigAutoBlacklistVideos
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigAutoBlacklistVideos:
     """The ``ServerConfigAutoBlacklistVideos`` schema."""
 
-    of_users: ServerConfigAutoBlacklistVideosOfUsers | None = attrs.field(
-        default=None, metadata={WIRE: "ofUsers"}
-    )
+    of_users: ServerConfigAutoBlacklistVideosOfUsers = attrs.field(metadata={WIRE: "ofUsers"})
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigAutoBlacklistVideosOfUsers:
     """The ``ServerConfigAutoBlacklistVideosOfUsers`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigAvatar:
     """The ``ServerConfigAvatar`` schema."""
 
-    file: ServerConfigAvatarFile | None = None
+    file: ServerConfigAvatarFile
     extensions: tuple[str, ...] | None = None
 
 
@@ -1999,15 +2603,15 @@ class ServerConfigAvatar:
 class ServerConfigAvatarFile:
     """The ``ServerConfigAvatarFile`` schema."""
 
-    size: ServerConfigAvatarFileSize | None = None
-    extensions: tuple[str, ...] | None = None
+    size: ServerConfigAvatarFileSize
+    extensions: tuple[str, ...]
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigAvatarFileSize:
     """The ``ServerConfigAvatarFileSize`` schema."""
 
-    max: int | None = None
+    max: int
 
 
 @attrs.frozen(kw_only=True)
@@ -2030,62 +2634,70 @@ class ServerConfigBlocklistPublicLog:
 class ServerConfigContactForm:
     """The ``ServerConfigContactForm`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustom:
     """The ``ServerConfigCustom`` schema."""
 
-    instance: ServerConfigCustomInstance | None = None
-    theme: ServerConfigCustomTheme | None = None
-    services: ServerConfigCustomServices | None = None
+    instance: ServerConfigCustomInstance
+    theme: ServerConfigCustomTheme
+    services: ServerConfigCustomServices
+    signup: ServerConfigCustomSignup
+    admin: ServerConfigCustomAdmin
+    contact_form: ServerConfigCustomContactForm = attrs.field(metadata={WIRE: "contactForm"})
+    user: ServerConfigCustomUser
+    transcoding: ServerConfigCustomTranscoding
+    import_: ServerConfigCustomImport = attrs.field(metadata={WIRE: "import"})
+    auto_blacklist: ServerConfigCustomAutoBlacklist = attrs.field(metadata={WIRE: "autoBlacklist"})
+    followers: ServerConfigCustomFollowers
+    broadcast_message: dict[str, Any] = attrs.field(metadata={WIRE: "broadcastMessage"})
+    client: dict[str, Any]
+    followings: dict[str, Any]
+    live: dict[str, Any]
+    search: dict[str, Any]
+    trending: dict[str, Any]
+    video_channels: dict[str, Any] = attrs.field(metadata={WIRE: "videoChannels"})
+    video_studio: dict[str, Any] = attrs.field(metadata={WIRE: "videoStudio"})
     cache: ServerConfigCustomCache | None = None
-    signup: ServerConfigCustomSignup | None = None
-    admin: ServerConfigCustomAdmin | None = None
-    contact_form: ServerConfigCustomContactForm | None = attrs.field(
-        default=None, metadata={WIRE: "contactForm"}
-    )
-    user: ServerConfigCustomUser | None = None
-    transcoding: ServerConfigCustomTranscoding | None = None
-    import_: ServerConfigCustomImport | None = attrs.field(default=None, metadata={WIRE: "import"})
-    auto_blacklist: ServerConfigCustomAutoBlacklist | None = attrs.field(
-        default=None, metadata={WIRE: "autoBlacklist"}
-    )
     blocklist: ServerConfigCustomBlocklist | None = None
-    followers: ServerConfigCustomFollowers | None = None
     storyboard: ServerConfigCustomStoryboard | None = None
     defaults: ServerConfigCustomDefaults | None = None
+    export: dict[str, Any] | None = None
+    storyboards: dict[str, Any] | None = None
+    video_file: dict[str, Any] | None = attrs.field(default=None, metadata={WIRE: "videoFile"})
+    video_transcription: dict[str, Any] | None = attrs.field(
+        default=None, metadata={WIRE: "videoTranscription"}
+    )
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomAdmin:
     """The ``ServerConfigCustomAdmin`` schema."""
 
-    email: str | None = None
+    email: str
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomAutoBlacklist:
     """The ``ServerConfigCustomAutoBlacklist`` schema."""
 
-    videos: ServerConfigCustomAutoBlacklistVideos | None = None
+    videos: ServerConfigCustomAutoBlacklistVideos
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomAutoBlacklistVideos:
     """The ``ServerConfigCustomAutoBlacklistVideos`` schema."""
 
-    of_users: ServerConfigCustomAutoBlacklistVideosOfUsers | None = attrs.field(
-        default=None, metadata={WIRE: "ofUsers"}
-    )
+    of_users: ServerConfigCustomAutoBlacklistVideosOfUsers = attrs.field(metadata={WIRE: "ofUsers"})
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomAutoBlacklistVideosOfUsers:
     """The ``ServerConfigCustomAutoBlacklistVideosOfUsers`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
@@ -2108,165 +2720,183 @@ class ServerConfigCustomBlocklistPublicLog:
 class ServerConfigCustomCache:
     """The ``ServerConfigCustomCache`` schema."""
 
-    previews: ServerConfigCustomCachePreviews | None = None
-    captions: ServerConfigCustomCacheCaptions | None = None
+    previews: ServerConfigCustomCachePreviews
+    captions: ServerConfigCustomCacheCaptions
+    torrents: ServerConfigCustomCacheTorrents
+    storyboards: ServerConfigCustomCacheStoryboards | None = None
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomCacheCaptions:
     """The ``ServerConfigCustomCacheCaptions`` schema."""
 
-    size: int | None = None
+    size: int
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomCachePreviews:
     """The ``ServerConfigCustomCachePreviews`` schema."""
 
-    size: int | None = None
+    size: int
+
+
+@attrs.frozen(kw_only=True)
+class ServerConfigCustomCacheStoryboards:
+    """The ``ServerConfigCustomCacheStoryboards`` schema."""
+
+    size: int
+
+
+@attrs.frozen(kw_only=True)
+class ServerConfigCustomCacheTorrents:
+    """The ``ServerConfigCustomCacheTorrents`` schema."""
+
+    size: int
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomContactForm:
     """The ``ServerConfigCustomContactForm`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomDefaults:
     """The ``ServerConfigCustomDefaults`` schema."""
 
-    publish: ServerConfigCustomDefaultsPublish | None = None
-    p2p: ServerConfigCustomDefaultsP2p | None = None
-    player: ServerConfigCustomDefaultsPlayer | None = None
+    publish: ServerConfigCustomDefaultsPublish
+    p2p: ServerConfigCustomDefaultsP2p
+    player: ServerConfigCustomDefaultsPlayer
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomDefaultsP2p:
     """The ``ServerConfigCustomDefaultsP2p`` schema."""
 
-    webapp: ServerConfigCustomDefaultsP2pWebapp | None = None
-    embed: ServerConfigCustomDefaultsP2pEmbed | None = None
+    webapp: ServerConfigCustomDefaultsP2pWebapp
+    embed: ServerConfigCustomDefaultsP2pEmbed
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomDefaultsP2pEmbed:
     """The ``ServerConfigCustomDefaultsP2pEmbed`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomDefaultsP2pWebapp:
     """The ``ServerConfigCustomDefaultsP2pWebapp`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomDefaultsPlayer:
     """The ``ServerConfigCustomDefaultsPlayer`` schema."""
 
-    auto_play: bool | None = attrs.field(default=None, metadata={WIRE: "autoPlay"})
+    auto_play: bool = attrs.field(metadata={WIRE: "autoPlay"})
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomDefaultsPublish:
     """The ``ServerConfigCustomDefaultsPublish`` schema."""
 
-    download_enabled: bool | None = attrs.field(default=None, metadata={WIRE: "downloadEnabled"})
-    comments_policy: int | None = attrs.field(default=None, metadata={WIRE: "commentsPolicy"})
-    privacy: int | None = None
-    licence: int | None = None
+    download_enabled: bool = attrs.field(metadata={WIRE: "downloadEnabled"})
+    comments_policy: VideoCommentPolicy = attrs.field(metadata={WIRE: "commentsPolicy"})
+    privacy: VideoPrivacy
+    licence: int
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomFollowers:
     """The ``ServerConfigCustomFollowers`` schema."""
 
-    instance: ServerConfigCustomFollowersInstance | None = None
+    instance: ServerConfigCustomFollowersInstance
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomFollowersInstance:
     """The ``ServerConfigCustomFollowersInstance`` schema."""
 
-    enabled: bool | None = None
-    manual_approval: bool | None = attrs.field(default=None, metadata={WIRE: "manualApproval"})
+    enabled: bool
+    manual_approval: bool = attrs.field(metadata={WIRE: "manualApproval"})
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomImport:
     """The ``ServerConfigCustomImport`` schema."""
 
-    videos: ServerConfigCustomImportVideos | None = None
-    video_channel_synchronization: ServerConfigCustomImportVideoChannelSynchronization | None = None
+    videos: ServerConfigCustomImportVideos
+    video_channel_synchronization: ServerConfigCustomImportVideoChannelSynchronization = (
+        attrs.field(metadata={WIRE: "videoChannelSynchronization"})
+    )
+    users: ServerConfigCustomImportUsers | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ServerConfigCustomImportUsers:
+    """The ``ServerConfigCustomImportUsers`` schema."""
+
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomImportVideoChannelSynchronization:
     """The ``ServerConfigCustomImportVideoChannelSynchronization`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
+    max_per_user: int = attrs.field(metadata={WIRE: "maxPerUser"})
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomImportVideos:
     """The ``ServerConfigCustomImportVideos`` schema."""
 
-    http: ServerConfigCustomImportVideosHttp | None = None
-    torrent: ServerConfigCustomImportVideosTorrent | None = None
+    http: ServerConfigCustomImportVideosHttp
+    torrent: ServerConfigCustomImportVideosTorrent
+    concurrency: int
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomImportVideosHttp:
     """The ``ServerConfigCustomImportVideosHttp`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomImportVideosTorrent:
     """The ``ServerConfigCustomImportVideosTorrent`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomInstance:
     """The ``ServerConfigCustomInstance`` schema."""
 
-    name: str | None = None
-    short_description: str | None = attrs.field(default=None, metadata={WIRE: "shortDescription"})
-    description: str | None = None
-    terms: str | None = None
-    code_of_conduct: str | None = attrs.field(default=None, metadata={WIRE: "codeOfConduct"})
-    creation_reason: str | None = attrs.field(default=None, metadata={WIRE: "creationReason"})
-    moderation_information: str | None = attrs.field(
-        default=None, metadata={WIRE: "moderationInformation"}
-    )
-    administrator: str | None = None
-    maintenance_lifetime: str | None = attrs.field(
-        default=None, metadata={WIRE: "maintenanceLifetime"}
-    )
-    business_model: str | None = attrs.field(default=None, metadata={WIRE: "businessModel"})
-    hardware_information: str | None = attrs.field(
-        default=None, metadata={WIRE: "hardwareInformation"}
-    )
-    languages: tuple[str, ...] | None = None
-    categories: tuple[float, ...] | None = None
-    is_nsfw: bool | None = attrs.field(default=None, metadata={WIRE: "isNSFW"})
-    default_nsfw_policy: str | None = attrs.field(
-        default=None, metadata={WIRE: "defaultNSFWPolicy"}
-    )
+    name: str
+    short_description: str = attrs.field(metadata={WIRE: "shortDescription"})
+    description: str
+    terms: str
+    code_of_conduct: str = attrs.field(metadata={WIRE: "codeOfConduct"})
+    creation_reason: str = attrs.field(metadata={WIRE: "creationReason"})
+    moderation_information: str = attrs.field(metadata={WIRE: "moderationInformation"})
+    administrator: str
+    maintenance_lifetime: str = attrs.field(metadata={WIRE: "maintenanceLifetime"})
+    business_model: str = attrs.field(metadata={WIRE: "businessModel"})
+    hardware_information: str = attrs.field(metadata={WIRE: "hardwareInformation"})
+    languages: tuple[str, ...]
+    categories: tuple[float, ...]
+    is_nsfw: bool = attrs.field(metadata={WIRE: "isNSFW"})
+    default_nsfw_policy: str = attrs.field(metadata={WIRE: "defaultNSFWPolicy"})
+    default_client_route: str = attrs.field(metadata={WIRE: "defaultClientRoute"})
+    customizations: ServerConfigCustomInstanceCustomizations
     server_country: str | None = attrs.field(default=None, metadata={WIRE: "serverCountry"})
     support: ServerConfigCustomInstanceSupport | None = None
     social: ServerConfigCustomInstanceSocial | None = None
-    default_client_route: str | None = attrs.field(
-        default=None, metadata={WIRE: "defaultClientRoute"}
-    )
-    customizations: ServerConfigCustomInstanceCustomizations | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -2281,9 +2911,9 @@ class ServerConfigCustomInstanceCustomizations:
 class ServerConfigCustomInstanceSocial:
     """The ``ServerConfigCustomInstanceSocial`` schema."""
 
-    external_link: str | None = attrs.field(default=None, metadata={WIRE: "externalLink"})
-    mastodon_link: str | None = attrs.field(default=None, metadata={WIRE: "mastodonLink"})
-    bluesky_link: str | None = attrs.field(default=None, metadata={WIRE: "blueskyLink"})
+    external_link: str = attrs.field(metadata={WIRE: "externalLink"})
+    mastodon_link: str = attrs.field(metadata={WIRE: "mastodonLink"})
+    bluesky_link: str = attrs.field(metadata={WIRE: "blueskyLink"})
     x_link: str | None = attrs.field(default=None, metadata={WIRE: "xLink"})
 
 
@@ -2291,32 +2921,32 @@ class ServerConfigCustomInstanceSocial:
 class ServerConfigCustomInstanceSupport:
     """The ``ServerConfigCustomInstanceSupport`` schema."""
 
-    text: str | None = None
+    text: str
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomServices:
     """The ``ServerConfigCustomServices`` schema."""
 
-    twitter: ServerConfigCustomServicesTwitter | None = None
+    twitter: ServerConfigCustomServicesTwitter
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomServicesTwitter:
     """The ``ServerConfigCustomServicesTwitter`` schema."""
 
-    username: str | None = None
+    username: str
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomSignup:
     """The ``ServerConfigCustomSignup`` schema."""
 
-    enabled: bool | None = None
-    limit: int | None = None
-    requires_email_verification: bool | None = attrs.field(
-        default=None, metadata={WIRE: "requiresEmailVerification"}
-    )
+    enabled: bool
+    limit: int
+    requires_email_verification: bool = attrs.field(metadata={WIRE: "requiresEmailVerification"})
+    minimum_age: int = attrs.field(metadata={WIRE: "minimumAge"})
+    requires_approval: bool = attrs.field(metadata={WIRE: "requiresApproval"})
 
 
 @attrs.frozen(kw_only=True)
@@ -2330,34 +2960,41 @@ class ServerConfigCustomStoryboard:
 class ServerConfigCustomTheme:
     """The ``ServerConfigCustomTheme`` schema."""
 
-    default: str | None = None
+    default: str
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomTranscoding:
     """The ``ServerConfigCustomTranscoding`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
+    allow_additional_extensions: bool = attrs.field(metadata={WIRE: "allowAdditionalExtensions"})
+    allow_audio_files: bool = attrs.field(metadata={WIRE: "allowAudioFiles"})
+    threads: int
+    concurrency: float
+    profile: ServerConfigCustomTranscodingProfile
+    resolutions: ServerConfigCustomTranscodingResolutions
+    hls: ServerConfigCustomTranscodingHls
+    always_transcode_original_resolution: bool = attrs.field(
+        metadata={WIRE: "alwaysTranscodeOriginalResolution"}
+    )
     original_file: ServerConfigCustomTranscodingOriginalFile | None = attrs.field(
         default=None, metadata={WIRE: "originalFile"}
     )
-    allow_additional_extensions: bool | None = attrs.field(
-        default=None, metadata={WIRE: "allowAdditionalExtensions"}
+    fps: dict[str, Any] | None = None
+    remote_runners: ServerConfigCustomTranscodingRemoteRunners | None = attrs.field(
+        default=None, metadata={WIRE: "remoteRunners"}
     )
-    allow_audio_files: bool | None = attrs.field(default=None, metadata={WIRE: "allowAudioFiles"})
-    threads: int | None = None
-    concurrency: float | None = None
-    profile: ServerConfigCustomTranscodingProfile | None = None
-    resolutions: ServerConfigCustomTranscodingResolutions | None = None
-    web_videos: ServerConfigCustomTranscodingWebVideos | None = None
-    hls: ServerConfigCustomTranscodingHls | None = None
+    web_videos: ServerConfigCustomTranscodingWebVideos | None = attrs.field(
+        default=None, metadata={WIRE: "webVideos"}
+    )
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomTranscodingHls:
     """The ``ServerConfigCustomTranscodingHls`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
     split_audio_and_video: bool | None = attrs.field(
         default=None, metadata={WIRE: "splitAudioAndVideo"}
     )
@@ -2367,84 +3004,93 @@ class ServerConfigCustomTranscodingHls:
 class ServerConfigCustomTranscodingOriginalFile:
     """The ``ServerConfigCustomTranscodingOriginalFile`` schema."""
 
-    keep: bool | None = None
+    keep: bool
+
+
+@attrs.frozen(kw_only=True)
+class ServerConfigCustomTranscodingRemoteRunners:
+    """The ``ServerConfigCustomTranscodingRemoteRunners`` schema."""
+
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomTranscodingResolutions:
     """The ``ServerConfigCustomTranscodingResolutions`` schema."""
 
-    n_0p: bool | None = attrs.field(default=None, metadata={WIRE: "0p"})
-    n_144p: bool | None = attrs.field(default=None, metadata={WIRE: "144p"})
-    n_240p: bool | None = attrs.field(default=None, metadata={WIRE: "240p"})
-    n_360p: bool | None = attrs.field(default=None, metadata={WIRE: "360p"})
-    n_480p: bool | None = attrs.field(default=None, metadata={WIRE: "480p"})
-    n_720p: bool | None = attrs.field(default=None, metadata={WIRE: "720p"})
-    n_1080p: bool | None = attrs.field(default=None, metadata={WIRE: "1080p"})
-    n_1440p: bool | None = attrs.field(default=None, metadata={WIRE: "1440p"})
-    n_2160p: bool | None = attrs.field(default=None, metadata={WIRE: "2160p"})
+    n_0p: bool = attrs.field(metadata={WIRE: "0p"})
+    n_144p: bool = attrs.field(metadata={WIRE: "144p"})
+    n_240p: bool = attrs.field(metadata={WIRE: "240p"})
+    n_360p: bool = attrs.field(metadata={WIRE: "360p"})
+    n_480p: bool = attrs.field(metadata={WIRE: "480p"})
+    n_720p: bool = attrs.field(metadata={WIRE: "720p"})
+    n_1080p: bool = attrs.field(metadata={WIRE: "1080p"})
+    n_1440p: bool = attrs.field(metadata={WIRE: "1440p"})
+    n_2160p: bool = attrs.field(metadata={WIRE: "2160p"})
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomTranscodingWebVideos:
     """The ``ServerConfigCustomTranscodingWebVideos`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigCustomUser:
     """The ``ServerConfigCustomUser`` schema."""
 
-    video_quota: int | None = attrs.field(default=None, metadata={WIRE: "videoQuota"})
-    video_quota_daily: int | None = attrs.field(default=None, metadata={WIRE: "videoQuotaDaily"})
+    video_quota: int = attrs.field(metadata={WIRE: "videoQuota"})
+    video_quota_daily: int = attrs.field(metadata={WIRE: "videoQuotaDaily"})
+    default_channel_name: str | None = attrs.field(
+        default=None, metadata={WIRE: "defaultChannelName"}
+    )
+    history: dict[str, Any] | None = None
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigEmail:
     """The ``ServerConfigEmail`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigExport:
     """The ``ServerConfigExport`` schema."""
 
-    users: ServerConfigExportUsers | None = None
+    users: ServerConfigExportUsers
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigExportUsers:
     """The ``ServerConfigExportUsers`` schema."""
 
-    enabled: bool | None = None
-    export_expiration: float | None = attrs.field(default=None, metadata={WIRE: "exportExpiration"})
-    max_user_video_quota: float | None = attrs.field(
-        default=None, metadata={WIRE: "maxUserVideoQuota"}
-    )
+    enabled: bool
+    export_expiration: float = attrs.field(metadata={WIRE: "exportExpiration"})
+    max_user_video_quota: float = attrs.field(metadata={WIRE: "maxUserVideoQuota"})
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigFederation:
     """The ``ServerConfigFederation`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigFollowings:
     """The ``ServerConfigFollowings`` schema."""
 
-    instance: ServerConfigFollowingsInstance | None = None
+    instance: ServerConfigFollowingsInstance
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigFollowingsInstance:
     """The ``ServerConfigFollowingsInstance`` schema."""
 
-    auto_follow_index: ServerConfigFollowingsInstanceAutoFollowIndex | None = attrs.field(
-        default=None, metadata={WIRE: "autoFollowIndex"}
+    auto_follow_index: ServerConfigFollowingsInstanceAutoFollowIndex = attrs.field(
+        metadata={WIRE: "autoFollowIndex"}
     )
 
 
@@ -2452,23 +3098,23 @@ class ServerConfigFollowingsInstance:
 class ServerConfigFollowingsInstanceAutoFollowIndex:
     """The ``ServerConfigFollowingsInstanceAutoFollowIndex`` schema."""
 
-    index_url: str | None = attrs.field(default=None, metadata={WIRE: "indexUrl"})
+    index_url: str = attrs.field(metadata={WIRE: "indexUrl"})
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigHomepage:
     """The ``ServerConfigHomepage`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigImport:
     """The ``ServerConfigImport`` schema."""
 
-    videos: ServerConfigImportVideos | None = None
-    video_channel_synchronization: ServerConfigImportVideoChannelSynchronization | None = (
-        attrs.field(default=None, metadata={WIRE: "videoChannelSynchronization"})
+    videos: ServerConfigImportVideos
+    video_channel_synchronization: ServerConfigImportVideoChannelSynchronization = attrs.field(
+        metadata={WIRE: "videoChannelSynchronization"}
     )
     users: ServerConfigImportUsers | None = None
 
@@ -2477,56 +3123,52 @@ class ServerConfigImport:
 class ServerConfigImportUsers:
     """The ``ServerConfigImportUsers`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigImportVideoChannelSynchronization:
     """The ``ServerConfigImportVideoChannelSynchronization`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigImportVideos:
     """The ``ServerConfigImportVideos`` schema."""
 
-    http: ServerConfigImportVideosHttp | None = None
-    torrent: ServerConfigImportVideosTorrent | None = None
+    http: ServerConfigImportVideosHttp
+    torrent: ServerConfigImportVideosTorrent
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigImportVideosHttp:
     """The ``ServerConfigImportVideosHttp`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigImportVideosTorrent:
     """The ``ServerConfigImportVideosTorrent`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigInstance:
     """The ``ServerConfigInstance`` schema."""
 
-    name: str | None = None
-    short_description: str | None = attrs.field(default=None, metadata={WIRE: "shortDescription"})
-    default_client_route: str | None = attrs.field(
-        default=None, metadata={WIRE: "defaultClientRoute"}
-    )
-    is_nsfw: bool | None = attrs.field(default=None, metadata={WIRE: "isNSFW"})
-    default_nsfw_policy: str | None = attrs.field(
-        default=None, metadata={WIRE: "defaultNSFWPolicy"}
-    )
+    name: str
+    short_description: str = attrs.field(metadata={WIRE: "shortDescription"})
+    default_client_route: str = attrs.field(metadata={WIRE: "defaultClientRoute"})
+    is_nsfw: bool = attrs.field(metadata={WIRE: "isNSFW"})
+    default_nsfw_policy: str = attrs.field(metadata={WIRE: "defaultNSFWPolicy"})
+    customizations: ServerConfigInstanceCustomizations
     server_country: str | None = attrs.field(default=None, metadata={WIRE: "serverCountry"})
     default_language: str | None = attrs.field(default=None, metadata={WIRE: "defaultLanguage"})
     support: ServerConfigInstanceSupport | None = None
     social: ServerConfigInstanceSocial | None = None
-    customizations: ServerConfigInstanceCustomizations | None = None
     avatars: tuple[ActorImage, ...] | None = None
     banners: tuple[ActorImage, ...] | None = None
 
@@ -2535,17 +3177,17 @@ class ServerConfigInstance:
 class ServerConfigInstanceCustomizations:
     """The ``ServerConfigInstanceCustomizations`` schema."""
 
-    javascript: str | None = None
-    css: str | None = None
+    javascript: str
+    css: str
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigInstanceSocial:
     """The ``ServerConfigInstanceSocial`` schema."""
 
-    external_link: str | None = attrs.field(default=None, metadata={WIRE: "externalLink"})
-    mastodon_link: str | None = attrs.field(default=None, metadata={WIRE: "mastodonLink"})
-    bluesky_link: str | None = attrs.field(default=None, metadata={WIRE: "blueskyLink"})
+    external_link: str = attrs.field(metadata={WIRE: "externalLink"})
+    mastodon_link: str = attrs.field(metadata={WIRE: "mastodonLink"})
+    bluesky_link: str = attrs.field(metadata={WIRE: "blueskyLink"})
     x_link: str | None = attrs.field(default=None, metadata={WIRE: "xLink"})
 
 
@@ -2553,36 +3195,34 @@ class ServerConfigInstanceSocial:
 class ServerConfigInstanceSupport:
     """The ``ServerConfigInstanceSupport`` schema."""
 
-    text: str | None = None
+    text: str
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigOpenTelemetry:
     """The ``ServerConfigOpenTelemetry`` schema."""
 
-    metrics: ServerConfigOpenTelemetryMetrics | None = None
+    metrics: ServerConfigOpenTelemetryMetrics
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigOpenTelemetryMetrics:
     """The ``ServerConfigOpenTelemetryMetrics`` schema."""
 
-    enabled: bool | None = None
-    playback_stats_interval: float | None = attrs.field(
-        default=None, metadata={WIRE: "playbackStatsInterval"}
-    )
+    enabled: bool
+    playback_stats_interval: float = attrs.field(metadata={WIRE: "playbackStatsInterval"})
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigPlugin:
     """The ``ServerConfigPlugin`` schema."""
 
-    registered: tuple[str, ...] | None = None
-    registered_external_auths: tuple[dict[str, Any], ...] | None = attrs.field(
-        default=None, metadata={WIRE: "registeredExternalAuths"}
+    registered: tuple[str, ...]
+    registered_external_auths: tuple[dict[str, Any], ...] = attrs.field(
+        metadata={WIRE: "registeredExternalAuths"}
     )
-    registered_id_and_pass_auths: tuple[dict[str, Any], ...] | None = attrs.field(
-        default=None, metadata={WIRE: "registeredIdAndPassAuths"}
+    registered_id_and_pass_auths: tuple[dict[str, Any], ...] = attrs.field(
+        metadata={WIRE: "registeredIdAndPassAuths"}
     )
 
 
@@ -2590,77 +3230,65 @@ class ServerConfigPlugin:
 class ServerConfigSearch:
     """The ``ServerConfigSearch`` schema."""
 
-    remote_uri: ServerConfigSearchRemoteUri | None = attrs.field(
-        default=None, metadata={WIRE: "remoteUri"}
-    )
-    search_index: ServerConfigSearchSearchIndex | None = attrs.field(
-        default=None, metadata={WIRE: "searchIndex"}
-    )
+    remote_uri: ServerConfigSearchRemoteUri = attrs.field(metadata={WIRE: "remoteUri"})
+    search_index: ServerConfigSearchSearchIndex = attrs.field(metadata={WIRE: "searchIndex"})
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigSearchRemoteUri:
     """The ``ServerConfigSearchRemoteUri`` schema."""
 
-    users: bool | None = None
-    anonymous: bool | None = None
+    users: bool
+    anonymous: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigSearchSearchIndex:
     """The ``ServerConfigSearchSearchIndex`` schema."""
 
-    enabled: bool | None = None
-    url: str | None = None
-    disable_local_search: bool | None = attrs.field(
-        default=None, metadata={WIRE: "disableLocalSearch"}
-    )
-    is_default_search: bool | None = attrs.field(default=None, metadata={WIRE: "isDefaultSearch"})
+    enabled: bool
+    url: str
+    disable_local_search: bool = attrs.field(metadata={WIRE: "disableLocalSearch"})
+    is_default_search: bool = attrs.field(metadata={WIRE: "isDefaultSearch"})
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigSignup:
     """The ``ServerConfigSignup`` schema."""
 
-    allowed: bool | None = None
-    allowed_for_current_ip: bool | None = attrs.field(
-        default=None, metadata={WIRE: "allowedForCurrentIP"}
-    )
-    requires_email_verification: bool | None = attrs.field(
-        default=None, metadata={WIRE: "requiresEmailVerification"}
-    )
-    minimum_age: int | None = attrs.field(default=None, metadata={WIRE: "minimumAge"})
-    requires_approval: bool | None = attrs.field(default=None, metadata={WIRE: "requiresApproval"})
+    allowed: bool
+    allowed_for_current_ip: bool = attrs.field(metadata={WIRE: "allowedForCurrentIP"})
+    requires_email_verification: bool = attrs.field(metadata={WIRE: "requiresEmailVerification"})
+    minimum_age: int = attrs.field(metadata={WIRE: "minimumAge"})
+    requires_approval: bool = attrs.field(metadata={WIRE: "requiresApproval"})
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigTheme:
     """The ``ServerConfigTheme`` schema."""
 
-    registered: tuple[str, ...] | None = None
-    default: str | None = None
+    registered: tuple[str, ...]
+    default: str
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigTracker:
     """The ``ServerConfigTracker`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigTranscoding:
     """The ``ServerConfigTranscoding`` schema."""
 
-    hls: ServerConfigTranscodingHls | None = None
+    hls: ServerConfigTranscodingHls
+    enabled_resolutions: tuple[VideoResolution, ...] = attrs.field(
+        metadata={WIRE: "enabledResolutions"}
+    )
+    available_profiles: tuple[str, ...] = attrs.field(metadata={WIRE: "availableProfiles"})
+    profile: str
     web_videos: ServerConfigTranscodingWebVideos | None = None
-    enabled_resolutions: tuple[int, ...] | None = attrs.field(
-        default=None, metadata={WIRE: "enabledResolutions"}
-    )
-    available_profiles: tuple[str, ...] | None = attrs.field(
-        default=None, metadata={WIRE: "availableProfiles"}
-    )
-    profile: str | None = None
     remote_runners: ServerConfigTranscodingRemoteRunners | None = attrs.field(
         default=None, metadata={WIRE: "remoteRunners"}
     )
@@ -2670,120 +3298,120 @@ class ServerConfigTranscoding:
 class ServerConfigTranscodingHls:
     """The ``ServerConfigTranscodingHls`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigTranscodingRemoteRunners:
     """The ``ServerConfigTranscodingRemoteRunners`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigTranscodingWebVideos:
     """The ``ServerConfigTranscodingWebVideos`` schema."""
 
-    enabled: bool | None = None
+    enabled: bool
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigTrending:
     """The ``ServerConfigTrending`` schema."""
 
-    videos: ServerConfigTrendingVideos | None = None
+    videos: ServerConfigTrendingVideos
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigTrendingVideos:
     """The ``ServerConfigTrendingVideos`` schema."""
 
-    interval_days: int | None = attrs.field(default=None, metadata={WIRE: "intervalDays"})
-    algorithms: ServerConfigTrendingVideosAlgorithms | None = None
+    interval_days: int = attrs.field(metadata={WIRE: "intervalDays"})
+    algorithms: ServerConfigTrendingVideosAlgorithms
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigTrendingVideosAlgorithms:
     """The ``ServerConfigTrendingVideosAlgorithms`` schema."""
 
-    enabled: tuple[str, ...] | None = None
-    default: str | None = None
+    enabled: tuple[str, ...]
+    default: str
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigUser:
     """The ``ServerConfigUser`` schema."""
 
-    video_quota: int | None = attrs.field(default=None, metadata={WIRE: "videoQuota"})
-    video_quota_daily: int | None = attrs.field(default=None, metadata={WIRE: "videoQuotaDaily"})
+    video_quota: int = attrs.field(metadata={WIRE: "videoQuota"})
+    video_quota_daily: int = attrs.field(metadata={WIRE: "videoQuotaDaily"})
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigVideo:
     """The ``ServerConfigVideo`` schema."""
 
-    image: ServerConfigVideoImage | None = None
-    file: ServerConfigVideoFile | None = None
+    image: ServerConfigVideoImage
+    file: ServerConfigVideoFile
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigVideoCaption:
     """The ``ServerConfigVideoCaption`` schema."""
 
-    file: ServerConfigVideoCaptionFile | None = None
+    file: ServerConfigVideoCaptionFile
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigVideoCaptionFile:
     """The ``ServerConfigVideoCaptionFile`` schema."""
 
-    size: ServerConfigVideoCaptionFileSize | None = None
-    extensions: tuple[str, ...] | None = None
+    size: ServerConfigVideoCaptionFileSize
+    extensions: tuple[str, ...]
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigVideoCaptionFileSize:
     """The ``ServerConfigVideoCaptionFileSize`` schema."""
 
-    max: int | None = None
+    max: int
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigVideoFile:
     """The ``ServerConfigVideoFile`` schema."""
 
-    extensions: tuple[str, ...] | None = None
+    extensions: tuple[str, ...]
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigVideoImage:
     """The ``ServerConfigVideoImage`` schema."""
 
-    extensions: tuple[str, ...] | None = None
-    size: ServerConfigVideoImageSize | None = None
+    extensions: tuple[str, ...]
+    size: ServerConfigVideoImageSize
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigVideoImageSize:
     """The ``ServerConfigVideoImageSize`` schema."""
 
-    max: int | None = None
+    max: int
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigViews:
     """The ``ServerConfigViews`` schema."""
 
+    videos: ServerConfigViewsVideos
     views: ServerConfigViewsViews | None = None
-    videos: ServerConfigViewsVideos | None = None
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfigViewsVideos:
     """The ``ServerConfigViewsVideos`` schema."""
 
-    watching_interval: ServerConfigViewsVideosWatchingInterval | None = attrs.field(
-        default=None, metadata={WIRE: "watchingInterval"}
+    watching_interval: ServerConfigViewsVideosWatchingInterval = attrs.field(
+        metadata={WIRE: "watchingInterval"}
     )
 
 
@@ -2791,8 +3419,8 @@ class ServerConfigViewsVideos:
 class ServerConfigViewsVideosWatchingInterval:
     """The ``ServerConfigViewsVideosWatchingInterval`` schema."""
 
-    anonymous: int | None = None
-    users: int | None = None
+    anonymous: int
+    users: int
 
 
 @attrs.frozen(kw_only=True)
@@ -2826,204 +3454,270 @@ class ServerGetDebugResponse:
 class ServerStats:
     """The ``ServerStats`` schema."""
 
-    total_users: float | None = attrs.field(default=None, metadata={WIRE: "totalUsers"})
-    total_daily_active_users: float | None = attrs.field(
-        default=None, metadata={WIRE: "totalDailyActiveUsers"}
+    total_users: float = attrs.field(metadata={WIRE: "totalUsers"})
+    total_daily_active_users: float = attrs.field(metadata={WIRE: "totalDailyActiveUsers"})
+    total_weekly_active_users: float = attrs.field(metadata={WIRE: "totalWeeklyActiveUsers"})
+    total_monthly_active_users: float = attrs.field(metadata={WIRE: "totalMonthlyActiveUsers"})
+    total_local_videos: float = attrs.field(metadata={WIRE: "totalLocalVideos"})
+    total_local_video_views: float = attrs.field(metadata={WIRE: "totalLocalVideoViews"})
+    total_local_video_comments: float = attrs.field(metadata={WIRE: "totalLocalVideoComments"})
+    total_local_video_files_size: float = attrs.field(metadata={WIRE: "totalLocalVideoFilesSize"})
+    total_videos: float = attrs.field(metadata={WIRE: "totalVideos"})
+    total_video_comments: float = attrs.field(metadata={WIRE: "totalVideoComments"})
+    total_local_video_channels: float = attrs.field(metadata={WIRE: "totalLocalVideoChannels"})
+    total_local_daily_active_video_channels: float = attrs.field(
+        metadata={WIRE: "totalLocalDailyActiveVideoChannels"}
     )
-    total_weekly_active_users: float | None = attrs.field(
-        default=None, metadata={WIRE: "totalWeeklyActiveUsers"}
+    total_local_weekly_active_video_channels: float = attrs.field(
+        metadata={WIRE: "totalLocalWeeklyActiveVideoChannels"}
     )
-    total_monthly_active_users: float | None = attrs.field(
-        default=None, metadata={WIRE: "totalMonthlyActiveUsers"}
+    total_local_monthly_active_video_channels: float = attrs.field(
+        metadata={WIRE: "totalLocalMonthlyActiveVideoChannels"}
     )
+    total_local_playlists: float = attrs.field(metadata={WIRE: "totalLocalPlaylists"})
+    total_instance_followers: float = attrs.field(metadata={WIRE: "totalInstanceFollowers"})
+    total_instance_following: float = attrs.field(metadata={WIRE: "totalInstanceFollowing"})
+    videos_redundancy: tuple[ServerStatsVideosRedundancyItem, ...] = attrs.field(
+        metadata={WIRE: "videosRedundancy"}
+    )
+    total_activity_pub_messages_processed: float = attrs.field(
+        metadata={WIRE: "totalActivityPubMessagesProcessed"}
+    )
+    total_activity_pub_messages_successes: float = attrs.field(
+        metadata={WIRE: "totalActivityPubMessagesSuccesses"}
+    )
+    total_activity_pub_messages_errors: float = attrs.field(
+        metadata={WIRE: "totalActivityPubMessagesErrors"}
+    )
+    activity_pub_messages_processed_per_second: float = attrs.field(
+        metadata={WIRE: "activityPubMessagesProcessedPerSecond"}
+    )
+    total_activity_pub_messages_waiting: float = attrs.field(
+        metadata={WIRE: "totalActivityPubMessagesWaiting"}
+    )
+    total_activity_pub_accept_messages_errors: int = attrs.field(
+        metadata={WIRE: "totalActivityPubAcceptMessagesErrors"}
+    )
+    total_activity_pub_accept_messages_successes: int = attrs.field(
+        metadata={WIRE: "totalActivityPubAcceptMessagesSuccesses"}
+    )
+    total_activity_pub_announce_messages_errors: int = attrs.field(
+        metadata={WIRE: "totalActivityPubAnnounceMessagesErrors"}
+    )
+    total_activity_pub_announce_messages_successes: int = attrs.field(
+        metadata={WIRE: "totalActivityPubAnnounceMessagesSuccesses"}
+    )
+    total_activity_pub_create_messages_errors: int = attrs.field(
+        metadata={WIRE: "totalActivityPubCreateMessagesErrors"}
+    )
+    total_activity_pub_create_messages_successes: int = attrs.field(
+        metadata={WIRE: "totalActivityPubCreateMessagesSuccesses"}
+    )
+    total_activity_pub_delete_messages_errors: int = attrs.field(
+        metadata={WIRE: "totalActivityPubDeleteMessagesErrors"}
+    )
+    total_activity_pub_delete_messages_successes: int = attrs.field(
+        metadata={WIRE: "totalActivityPubDeleteMessagesSuccesses"}
+    )
+    total_activity_pub_dislike_messages_errors: int = attrs.field(
+        metadata={WIRE: "totalActivityPubDislikeMessagesErrors"}
+    )
+    total_activity_pub_dislike_messages_successes: int = attrs.field(
+        metadata={WIRE: "totalActivityPubDislikeMessagesSuccesses"}
+    )
+    total_activity_pub_flag_messages_errors: int = attrs.field(
+        metadata={WIRE: "totalActivityPubFlagMessagesErrors"}
+    )
+    total_activity_pub_flag_messages_successes: int = attrs.field(
+        metadata={WIRE: "totalActivityPubFlagMessagesSuccesses"}
+    )
+    total_activity_pub_follow_messages_errors: int = attrs.field(
+        metadata={WIRE: "totalActivityPubFollowMessagesErrors"}
+    )
+    total_activity_pub_follow_messages_successes: int = attrs.field(
+        metadata={WIRE: "totalActivityPubFollowMessagesSuccesses"}
+    )
+    total_activity_pub_like_messages_errors: int = attrs.field(
+        metadata={WIRE: "totalActivityPubLikeMessagesErrors"}
+    )
+    total_activity_pub_like_messages_successes: int = attrs.field(
+        metadata={WIRE: "totalActivityPubLikeMessagesSuccesses"}
+    )
+    total_activity_pub_reject_messages_errors: int = attrs.field(
+        metadata={WIRE: "totalActivityPubRejectMessagesErrors"}
+    )
+    total_activity_pub_reject_messages_successes: int = attrs.field(
+        metadata={WIRE: "totalActivityPubRejectMessagesSuccesses"}
+    )
+    total_activity_pub_undo_messages_errors: int = attrs.field(
+        metadata={WIRE: "totalActivityPubUndoMessagesErrors"}
+    )
+    total_activity_pub_undo_messages_successes: int = attrs.field(
+        metadata={WIRE: "totalActivityPubUndoMessagesSuccesses"}
+    )
+    total_activity_pub_update_messages_errors: int = attrs.field(
+        metadata={WIRE: "totalActivityPubUpdateMessagesErrors"}
+    )
+    total_activity_pub_update_messages_successes: int = attrs.field(
+        metadata={WIRE: "totalActivityPubUpdateMessagesSuccesses"}
+    )
+    total_activity_pub_view_messages_errors: int = attrs.field(
+        metadata={WIRE: "totalActivityPubViewMessagesErrors"}
+    )
+    total_activity_pub_view_messages_successes: int = attrs.field(
+        metadata={WIRE: "totalActivityPubViewMessagesSuccesses"}
+    )
+    #: (PeerTube >= 6.1)
     total_moderators: float | None = attrs.field(default=None, metadata={WIRE: "totalModerators"})
+    #: (PeerTube >= 6.1)
     total_admins: float | None = attrs.field(default=None, metadata={WIRE: "totalAdmins"})
-    total_local_videos: float | None = attrs.field(
-        default=None, metadata={WIRE: "totalLocalVideos"}
-    )
-    total_local_video_views: float | None = attrs.field(
-        default=None, metadata={WIRE: "totalLocalVideoViews"}
-    )
     total_local_video_downloads: float | None = attrs.field(
         default=None, metadata={WIRE: "totalLocalVideoDownloads"}
     )
-    total_local_video_comments: float | None = attrs.field(
-        default=None, metadata={WIRE: "totalLocalVideoComments"}
-    )
-    total_local_video_files_size: float | None = attrs.field(
-        default=None, metadata={WIRE: "totalLocalVideoFilesSize"}
-    )
-    total_videos: float | None = attrs.field(default=None, metadata={WIRE: "totalVideos"})
-    total_video_comments: float | None = attrs.field(
-        default=None, metadata={WIRE: "totalVideoComments"}
-    )
-    total_local_video_channels: float | None = attrs.field(
-        default=None, metadata={WIRE: "totalLocalVideoChannels"}
-    )
-    total_local_daily_active_video_channels: float | None = attrs.field(
-        default=None, metadata={WIRE: "totalLocalDailyActiveVideoChannels"}
-    )
-    total_local_weekly_active_video_channels: float | None = attrs.field(
-        default=None, metadata={WIRE: "totalLocalWeeklyActiveVideoChannels"}
-    )
-    total_local_monthly_active_video_channels: float | None = attrs.field(
-        default=None, metadata={WIRE: "totalLocalMonthlyActiveVideoChannels"}
-    )
-    total_local_playlists: float | None = attrs.field(
-        default=None, metadata={WIRE: "totalLocalPlaylists"}
-    )
-    total_instance_followers: float | None = attrs.field(
-        default=None, metadata={WIRE: "totalInstanceFollowers"}
-    )
-    total_instance_following: float | None = attrs.field(
-        default=None, metadata={WIRE: "totalInstanceFollowing"}
-    )
-    videos_redundancy: tuple[ServerStatsVideosRedundancyItem, ...] | None = attrs.field(
-        default=None, metadata={WIRE: "videosRedundancy"}
-    )
-    total_activity_pub_messages_processed: float | None = attrs.field(
-        default=None, metadata={WIRE: "totalActivityPubMessagesProcessed"}
-    )
-    total_activity_pub_messages_successes: float | None = attrs.field(
-        default=None, metadata={WIRE: "totalActivityPubMessagesSuccesses"}
-    )
-    total_activity_pub_messages_errors: float | None = attrs.field(
-        default=None, metadata={WIRE: "totalActivityPubMessagesErrors"}
-    )
-    activity_pub_messages_processed_per_second: float | None = attrs.field(
-        default=None, metadata={WIRE: "activityPubMessagesProcessedPerSecond"}
-    )
-    total_activity_pub_messages_waiting: float | None = attrs.field(
-        default=None, metadata={WIRE: "totalActivityPubMessagesWaiting"}
-    )
+    #: (PeerTube >= 6.1)
     average_registration_request_response_time_ms: float | None = attrs.field(
         default=None, metadata={WIRE: "averageRegistrationRequestResponseTimeMs"}
     )
+    #: (PeerTube >= 6.1)
     total_registration_requests_processed: float | None = attrs.field(
         default=None, metadata={WIRE: "totalRegistrationRequestsProcessed"}
     )
+    #: (PeerTube >= 6.1)
     total_registration_requests: float | None = attrs.field(
         default=None, metadata={WIRE: "totalRegistrationRequests"}
     )
+    #: (PeerTube >= 6.1)
     average_abuse_response_time_ms: float | None = attrs.field(
         default=None, metadata={WIRE: "averageAbuseResponseTimeMs"}
     )
+    #: (PeerTube >= 6.1)
     total_abuses_processed: float | None = attrs.field(
         default=None, metadata={WIRE: "totalAbusesProcessed"}
     )
+    #: (PeerTube >= 6.1)
     total_abuses: float | None = attrs.field(default=None, metadata={WIRE: "totalAbuses"})
+    total_activity_pub_approve_reply_messages_errors: int | None = attrs.field(
+        default=None, metadata={WIRE: "totalActivityPubApproveReplyMessagesErrors"}
+    )
+    total_activity_pub_approve_reply_messages_successes: int | None = attrs.field(
+        default=None, metadata={WIRE: "totalActivityPubApproveReplyMessagesSuccesses"}
+    )
+    total_activity_pub_reject_reply_messages_errors: int | None = attrs.field(
+        default=None, metadata={WIRE: "totalActivityPubRejectReplyMessagesErrors"}
+    )
+    total_activity_pub_reject_reply_messages_successes: int | None = attrs.field(
+        default=None, metadata={WIRE: "totalActivityPubRejectReplyMessagesSuccesses"}
+    )
 
 
 @attrs.frozen(kw_only=True)
 class ServerStatsVideosRedundancyItem:
     """The ``ServerStatsVideosRedundancyItem`` schema."""
 
-    strategy: str | None = None
+    strategy: str
+    total_used: float = attrs.field(metadata={WIRE: "totalUsed"})
+    total_video_files: float = attrs.field(metadata={WIRE: "totalVideoFiles"})
+    total_videos: float = attrs.field(metadata={WIRE: "totalVideos"})
     total_size: float | None = attrs.field(default=None, metadata={WIRE: "totalSize"})
-    total_used: float | None = attrs.field(default=None, metadata={WIRE: "totalUsed"})
-    total_video_files: float | None = attrs.field(default=None, metadata={WIRE: "totalVideoFiles"})
-    total_videos: float | None = attrs.field(default=None, metadata={WIRE: "totalVideos"})
 
 
 @attrs.frozen(kw_only=True)
 class Storyboard:
     """The ``Storyboard`` schema."""
 
-    storyboard_path: str | None = attrs.field(default=None, metadata={WIRE: "storyboardPath"})
+    storyboard_path: str = attrs.field(metadata={WIRE: "storyboardPath"})
+    total_height: int = attrs.field(metadata={WIRE: "totalHeight"})
+    total_width: int = attrs.field(metadata={WIRE: "totalWidth"})
+    sprite_height: int = attrs.field(metadata={WIRE: "spriteHeight"})
+    sprite_width: int = attrs.field(metadata={WIRE: "spriteWidth"})
+    sprite_duration: int = attrs.field(metadata={WIRE: "spriteDuration"})
+    #: (PeerTube >= 7.1)
     file_url: str | None = attrs.field(default=None, metadata={WIRE: "fileUrl"})
-    total_height: int | None = attrs.field(default=None, metadata={WIRE: "totalHeight"})
-    total_width: int | None = attrs.field(default=None, metadata={WIRE: "totalWidth"})
-    sprite_height: int | None = attrs.field(default=None, metadata={WIRE: "spriteHeight"})
-    sprite_width: int | None = attrs.field(default=None, metadata={WIRE: "spriteWidth"})
-    sprite_duration: int | None = attrs.field(default=None, metadata={WIRE: "spriteDuration"})
 
 
 @attrs.frozen(kw_only=True)
 class Thumbnail:
     """The ``Thumbnail`` schema."""
 
-    file_url: str | None = attrs.field(default=None, metadata={WIRE: "fileUrl"})
-    width: int | None = None
-    height: int | None = None
-    aspect_ratio: str | None = attrs.field(default=None, metadata={WIRE: "aspectRatio"})
+    file_url: str = attrs.field(metadata={WIRE: "fileUrl"})
+    width: int
+    height: int
+    aspect_ratio: str = attrs.field(metadata={WIRE: "aspectRatio"})
 
 
 @attrs.frozen(kw_only=True)
 class TokenSession:
     """The ``TokenSession`` schema."""
 
-    id: int | None = None
-    current_session: bool | None = attrs.field(default=None, metadata={WIRE: "currentSession"})
-    login_device: str | None = attrs.field(default=None, metadata={WIRE: "loginDevice"})
-    login_ip: str | None = attrs.field(default=None, metadata={WIRE: "loginIP"})
-    login_date: datetime | None = attrs.field(default=None, metadata={WIRE: "loginDate"})
-    last_activity_device: str | None = attrs.field(
-        default=None, metadata={WIRE: "lastActivityDevice"}
-    )
-    last_activity_ip: str | None = attrs.field(default=None, metadata={WIRE: "lastActivityIP"})
-    last_activity_date: datetime | None = attrs.field(
-        default=None, metadata={WIRE: "lastActivityDate"}
-    )
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
+    id: int
+    current_session: bool = attrs.field(metadata={WIRE: "currentSession"})
+    login_device: str = attrs.field(metadata={WIRE: "loginDevice"})
+    login_ip: str = attrs.field(metadata={WIRE: "loginIP"})
+    login_date: datetime = attrs.field(metadata={WIRE: "loginDate"})
+    last_activity_device: str = attrs.field(metadata={WIRE: "lastActivityDevice"})
+    last_activity_ip: str = attrs.field(metadata={WIRE: "lastActivityIP"})
+    last_activity_date: datetime = attrs.field(metadata={WIRE: "lastActivityDate"})
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
 
 
 @attrs.frozen(kw_only=True)
 class User:
     """The ``User`` schema."""
 
-    id: int | None = None
-    username: str | None = None
-    email: str | None = None
+    id: int
+    username: str
+    email: str
+    nsfw_policy: NSFWPolicy = attrs.field(metadata={WIRE: "nsfwPolicy"})
+    auto_play_next_video: bool = attrs.field(metadata={WIRE: "autoPlayNextVideo"})
+    auto_play_next_video_playlist: bool = attrs.field(metadata={WIRE: "autoPlayNextVideoPlaylist"})
+    auto_play_video: bool = attrs.field(metadata={WIRE: "autoPlayVideo"})
+    p2p_enabled: bool = attrs.field(metadata={WIRE: "p2pEnabled"})
+    videos_history_enabled: bool = attrs.field(metadata={WIRE: "videosHistoryEnabled"})
+    video_quota: int = attrs.field(metadata={WIRE: "videoQuota"})
+    video_quota_daily: int = attrs.field(metadata={WIRE: "videoQuotaDaily"})
+    role: UserRole2
+    theme: str
+    account: Account
+    blocked: bool
+    no_instance_config_warning_modal: bool = attrs.field(
+        metadata={WIRE: "noInstanceConfigWarningModal"}
+    )
+    no_account_setup_warning_modal: bool = attrs.field(
+        metadata={WIRE: "noAccountSetupWarningModal"}
+    )
+    no_welcome_modal: bool = attrs.field(metadata={WIRE: "noWelcomeModal"})
+    created_at: str = attrs.field(metadata={WIRE: "createdAt"})
+    two_factor_enabled: bool = attrs.field(metadata={WIRE: "twoFactorEnabled"})
     email_verified: bool | None = attrs.field(default=None, metadata={WIRE: "emailVerified"})
-    nsfw_policy: NSFWPolicy | None = attrs.field(default=None, metadata={WIRE: "nsfwPolicy"})
     nsfw_flags_displayed: int | None = attrs.field(
         default=None, metadata={WIRE: "nsfwFlagsDisplayed"}
     )
     nsfw_flags_hidden: int | None = attrs.field(default=None, metadata={WIRE: "nsfwFlagsHidden"})
     nsfw_flags_warned: int | None = attrs.field(default=None, metadata={WIRE: "nsfwFlagsWarned"})
     nsfw_flags_blurred: int | None = attrs.field(default=None, metadata={WIRE: "nsfwFlagsBlurred"})
-    admin_flags: int | None = attrs.field(default=None, metadata={WIRE: "adminFlags"})
-    auto_play_next_video: bool | None = attrs.field(
-        default=None, metadata={WIRE: "autoPlayNextVideo"}
-    )
-    auto_play_next_video_playlist: bool | None = attrs.field(
-        default=None, metadata={WIRE: "autoPlayNextVideoPlaylist"}
-    )
-    auto_play_video: bool | None = attrs.field(default=None, metadata={WIRE: "autoPlayVideo"})
-    p2p_enabled: bool | None = attrs.field(default=None, metadata={WIRE: "p2pEnabled"})
-    videos_history_enabled: bool | None = attrs.field(
-        default=None, metadata={WIRE: "videosHistoryEnabled"}
-    )
+    admin_flags: UserAdminFlag | None = attrs.field(default=None, metadata={WIRE: "adminFlags"})
     video_languages: tuple[str, ...] | None = attrs.field(
         default=None, metadata={WIRE: "videoLanguages"}
     )
     language: str | None = None
-    video_quota: int | None = attrs.field(default=None, metadata={WIRE: "videoQuota"})
-    video_quota_daily: int | None = attrs.field(default=None, metadata={WIRE: "videoQuotaDaily"})
-    role: UserRole | None = None
-    theme: str | None = None
-    account: Account | None = None
     notification_settings: UserNotificationSettings | None = attrs.field(
         default=None, metadata={WIRE: "notificationSettings"}
     )
     video_channels: tuple[VideoChannel, ...] | None = attrs.field(
         default=None, metadata={WIRE: "videoChannels"}
     )
-    blocked: bool | None = None
     blocked_reason: str | None = attrs.field(default=None, metadata={WIRE: "blockedReason"})
-    no_instance_config_warning_modal: bool | None = attrs.field(
-        default=None, metadata={WIRE: "noInstanceConfigWarningModal"}
-    )
-    no_account_setup_warning_modal: bool | None = attrs.field(
-        default=None, metadata={WIRE: "noAccountSetupWarningModal"}
-    )
-    no_welcome_modal: bool | None = attrs.field(default=None, metadata={WIRE: "noWelcomeModal"})
-    created_at: str | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
     plugin_auth: str | None = attrs.field(default=None, metadata={WIRE: "pluginAuth"})
     last_login_date: datetime | None = attrs.field(default=None, metadata={WIRE: "lastLoginDate"})
-    two_factor_enabled: bool | None = attrs.field(default=None, metadata={WIRE: "twoFactorEnabled"})
     new_features_info_read: float | None = attrs.field(
         default=None, metadata={WIRE: "newFeaturesInfoRead"}
+    )
+    total_video_file_size: int | None = attrs.field(
+        default=None, metadata={WIRE: "totalVideoFileSize"}
+    )
+    video_quota_used: int | None = attrs.field(default=None, metadata={WIRE: "videoQuotaUsed"})
+    video_quota_used_daily: int | None = attrs.field(
+        default=None, metadata={WIRE: "videoQuotaUsedDaily"}
     )
     email_public: bool | None = attrs.field(default=None, metadata={WIRE: "emailPublic"})
     #: new e-mail awaiting verification
@@ -3038,44 +3732,54 @@ class User:
 class UserNotificationSettings:
     """The ``UserNotificationSettings`` schema."""
 
-    abuse_as_moderator: int | None = attrs.field(default=None, metadata={WIRE: "abuseAsModerator"})
-    video_auto_blacklist_as_moderator: int | None = attrs.field(
-        default=None, metadata={WIRE: "videoAutoBlacklistAsModerator"}
+    abuse_as_moderator: UserNotificationSettingValue = attrs.field(
+        metadata={WIRE: "abuseAsModerator"}
     )
-    new_user_registration: int | None = attrs.field(
-        default=None, metadata={WIRE: "newUserRegistration"}
+    video_auto_blacklist_as_moderator: UserNotificationSettingValue = attrs.field(
+        metadata={WIRE: "videoAutoBlacklistAsModerator"}
     )
-    new_video_from_subscription: int | None = attrs.field(
-        default=None, metadata={WIRE: "newVideoFromSubscription"}
+    new_user_registration: UserNotificationSettingValue = attrs.field(
+        metadata={WIRE: "newUserRegistration"}
     )
-    blacklist_on_my_video: int | None = attrs.field(
-        default=None, metadata={WIRE: "blacklistOnMyVideo"}
+    new_video_from_subscription: UserNotificationSettingValue = attrs.field(
+        metadata={WIRE: "newVideoFromSubscription"}
     )
-    my_video_published: int | None = attrs.field(default=None, metadata={WIRE: "myVideoPublished"})
-    my_video_import_finished: int | None = attrs.field(
-        default=None, metadata={WIRE: "myVideoImportFinished"}
+    blacklist_on_my_video: UserNotificationSettingValue = attrs.field(
+        metadata={WIRE: "blacklistOnMyVideo"}
     )
-    comment_mention: int | None = attrs.field(default=None, metadata={WIRE: "commentMention"})
-    new_comment_on_my_video: int | None = attrs.field(
-        default=None, metadata={WIRE: "newCommentOnMyVideo"}
+    my_video_published: UserNotificationSettingValue = attrs.field(
+        metadata={WIRE: "myVideoPublished"}
     )
-    new_follow: int | None = attrs.field(default=None, metadata={WIRE: "newFollow"})
-    new_instance_follower: int | None = attrs.field(
-        default=None, metadata={WIRE: "newInstanceFollower"}
+    my_video_import_finished: UserNotificationSettingValue = attrs.field(
+        metadata={WIRE: "myVideoImportFinished"}
     )
-    auto_instance_following: int | None = attrs.field(
-        default=None, metadata={WIRE: "autoInstanceFollowing"}
+    comment_mention: UserNotificationSettingValue = attrs.field(metadata={WIRE: "commentMention"})
+    new_comment_on_my_video: UserNotificationSettingValue = attrs.field(
+        metadata={WIRE: "newCommentOnMyVideo"}
     )
-    abuse_state_change: int | None = attrs.field(default=None, metadata={WIRE: "abuseStateChange"})
-    abuse_new_message: int | None = attrs.field(default=None, metadata={WIRE: "abuseNewMessage"})
-    new_peer_tube_version: int | None = attrs.field(
-        default=None, metadata={WIRE: "newPeerTubeVersion"}
+    new_follow: UserNotificationSettingValue = attrs.field(metadata={WIRE: "newFollow"})
+    new_instance_follower: UserNotificationSettingValue = attrs.field(
+        metadata={WIRE: "newInstanceFollower"}
     )
-    new_plugin_version: int | None = attrs.field(default=None, metadata={WIRE: "newPluginVersion"})
-    my_video_studio_edition_finished: int | None = attrs.field(
-        default=None, metadata={WIRE: "myVideoStudioEditionFinished"}
+    auto_instance_following: UserNotificationSettingValue = attrs.field(
+        metadata={WIRE: "autoInstanceFollowing"}
     )
-    my_video_transcription_generated: int | None = attrs.field(
+    abuse_state_change: UserNotificationSettingValue = attrs.field(
+        metadata={WIRE: "abuseStateChange"}
+    )
+    abuse_new_message: UserNotificationSettingValue = attrs.field(
+        metadata={WIRE: "abuseNewMessage"}
+    )
+    new_peer_tube_version: UserNotificationSettingValue = attrs.field(
+        metadata={WIRE: "newPeerTubeVersion"}
+    )
+    new_plugin_version: UserNotificationSettingValue = attrs.field(
+        metadata={WIRE: "newPluginVersion"}
+    )
+    my_video_studio_edition_finished: UserNotificationSettingValue = attrs.field(
+        metadata={WIRE: "myVideoStudioEditionFinished"}
+    )
+    my_video_transcription_generated: UserNotificationSettingValue | None = attrs.field(
         default=None, metadata={WIRE: "myVideoTranscriptionGenerated"}
     )
 
@@ -3084,50 +3788,46 @@ class UserNotificationSettings:
 class UserRegistration:
     """The ``UserRegistration`` schema."""
 
-    id: int | None = None
-    state: UserRegistrationState | None = None
-    registration_reason: str | None = attrs.field(
-        default=None, metadata={WIRE: "registrationReason"}
-    )
+    id: int
+    state: UserRegistrationState2
+    registration_reason: str = attrs.field(metadata={WIRE: "registrationReason"})
+    username: str
+    email: str
+    channel_handle: str = attrs.field(metadata={WIRE: "channelHandle"})
+    channel_display_name: str = attrs.field(metadata={WIRE: "channelDisplayName"})
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
     moderation_response: str | None = attrs.field(
         default=None, metadata={WIRE: "moderationResponse"}
     )
-    username: str | None = None
-    email: str | None = None
     email_verified: bool | None = attrs.field(default=None, metadata={WIRE: "emailVerified"})
     account_display_name: str | None = attrs.field(
         default=None, metadata={WIRE: "accountDisplayName"}
     )
-    channel_handle: str | None = attrs.field(default=None, metadata={WIRE: "channelHandle"})
-    channel_display_name: str | None = attrs.field(
-        default=None, metadata={WIRE: "channelDisplayName"}
-    )
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
-    updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
     user: UserRegistrationUser | None = None
 
 
 @attrs.frozen(kw_only=True)
-class UserRegistrationState:
-    """The ``UserRegistrationState`` schema."""
+class UserRegistrationState2:
+    """The ``UserRegistrationState2`` schema."""
 
-    id: int | None = None
-    label: str | None = None
+    id: UserRegistrationState
+    label: str
 
 
 @attrs.frozen(kw_only=True)
 class UserRegistrationUser:
     """The ``UserRegistrationUser`` schema."""
 
-    id: int | None = None
+    id: int
 
 
 @attrs.frozen(kw_only=True)
-class UserRole:
-    """The ``UserRole`` schema."""
+class UserRole2:
+    """The ``UserRole2`` schema."""
 
-    id: int | None = None
-    label: UserRoleLabel | None = None
+    id: UserRole
+    label: UserRole2Label
 
 
 @attrs.frozen(kw_only=True)
@@ -3143,59 +3843,60 @@ class UserSpecialPlaylistsItem:
 class UserWithStats:
     """The ``UserWithStats`` schema."""
 
-    id: int | None = None
-    username: str | None = None
-    email: str | None = None
+    id: int
+    username: str
+    email: str
+    nsfw_policy: NSFWPolicy = attrs.field(metadata={WIRE: "nsfwPolicy"})
+    auto_play_next_video: bool = attrs.field(metadata={WIRE: "autoPlayNextVideo"})
+    auto_play_next_video_playlist: bool = attrs.field(metadata={WIRE: "autoPlayNextVideoPlaylist"})
+    auto_play_video: bool = attrs.field(metadata={WIRE: "autoPlayVideo"})
+    p2p_enabled: bool = attrs.field(metadata={WIRE: "p2pEnabled"})
+    videos_history_enabled: bool = attrs.field(metadata={WIRE: "videosHistoryEnabled"})
+    video_quota: int = attrs.field(metadata={WIRE: "videoQuota"})
+    video_quota_daily: int = attrs.field(metadata={WIRE: "videoQuotaDaily"})
+    role: UserWithStatsRole
+    theme: str
+    account: Account
+    blocked: bool
+    no_instance_config_warning_modal: bool = attrs.field(
+        metadata={WIRE: "noInstanceConfigWarningModal"}
+    )
+    no_account_setup_warning_modal: bool = attrs.field(
+        metadata={WIRE: "noAccountSetupWarningModal"}
+    )
+    no_welcome_modal: bool = attrs.field(metadata={WIRE: "noWelcomeModal"})
+    created_at: str = attrs.field(metadata={WIRE: "createdAt"})
+    two_factor_enabled: bool = attrs.field(metadata={WIRE: "twoFactorEnabled"})
     email_verified: bool | None = attrs.field(default=None, metadata={WIRE: "emailVerified"})
-    nsfw_policy: NSFWPolicy | None = attrs.field(default=None, metadata={WIRE: "nsfwPolicy"})
     nsfw_flags_displayed: int | None = attrs.field(
         default=None, metadata={WIRE: "nsfwFlagsDisplayed"}
     )
     nsfw_flags_hidden: int | None = attrs.field(default=None, metadata={WIRE: "nsfwFlagsHidden"})
     nsfw_flags_warned: int | None = attrs.field(default=None, metadata={WIRE: "nsfwFlagsWarned"})
     nsfw_flags_blurred: int | None = attrs.field(default=None, metadata={WIRE: "nsfwFlagsBlurred"})
-    admin_flags: int | None = attrs.field(default=None, metadata={WIRE: "adminFlags"})
-    auto_play_next_video: bool | None = attrs.field(
-        default=None, metadata={WIRE: "autoPlayNextVideo"}
-    )
-    auto_play_next_video_playlist: bool | None = attrs.field(
-        default=None, metadata={WIRE: "autoPlayNextVideoPlaylist"}
-    )
-    auto_play_video: bool | None = attrs.field(default=None, metadata={WIRE: "autoPlayVideo"})
-    p2p_enabled: bool | None = attrs.field(default=None, metadata={WIRE: "p2pEnabled"})
-    videos_history_enabled: bool | None = attrs.field(
-        default=None, metadata={WIRE: "videosHistoryEnabled"}
-    )
+    admin_flags: UserAdminFlag | None = attrs.field(default=None, metadata={WIRE: "adminFlags"})
     video_languages: tuple[str, ...] | None = attrs.field(
         default=None, metadata={WIRE: "videoLanguages"}
     )
     language: str | None = None
-    video_quota: int | None = attrs.field(default=None, metadata={WIRE: "videoQuota"})
-    video_quota_daily: int | None = attrs.field(default=None, metadata={WIRE: "videoQuotaDaily"})
-    role: UserWithStatsRole | None = None
-    theme: str | None = None
-    account: Account | None = None
     notification_settings: UserNotificationSettings | None = attrs.field(
         default=None, metadata={WIRE: "notificationSettings"}
     )
     video_channels: tuple[VideoChannel, ...] | None = attrs.field(
         default=None, metadata={WIRE: "videoChannels"}
     )
-    blocked: bool | None = None
     blocked_reason: str | None = attrs.field(default=None, metadata={WIRE: "blockedReason"})
-    no_instance_config_warning_modal: bool | None = attrs.field(
-        default=None, metadata={WIRE: "noInstanceConfigWarningModal"}
-    )
-    no_account_setup_warning_modal: bool | None = attrs.field(
-        default=None, metadata={WIRE: "noAccountSetupWarningModal"}
-    )
-    no_welcome_modal: bool | None = attrs.field(default=None, metadata={WIRE: "noWelcomeModal"})
-    created_at: str | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
     plugin_auth: str | None = attrs.field(default=None, metadata={WIRE: "pluginAuth"})
     last_login_date: datetime | None = attrs.field(default=None, metadata={WIRE: "lastLoginDate"})
-    two_factor_enabled: bool | None = attrs.field(default=None, metadata={WIRE: "twoFactorEnabled"})
     new_features_info_read: float | None = attrs.field(
         default=None, metadata={WIRE: "newFeaturesInfoRead"}
+    )
+    total_video_file_size: int | None = attrs.field(
+        default=None, metadata={WIRE: "totalVideoFileSize"}
+    )
+    video_quota_used: int | None = attrs.field(default=None, metadata={WIRE: "videoQuotaUsed"})
+    video_quota_used_daily: int | None = attrs.field(
+        default=None, metadata={WIRE: "videoQuotaUsedDaily"}
     )
     email_public: bool | None = attrs.field(default=None, metadata={WIRE: "emailPublic"})
     #: new e-mail awaiting verification
@@ -3221,8 +3922,8 @@ class UserWithStats:
 class UserWithStatsRole:
     """The ``UserWithStatsRole`` schema."""
 
-    id: int | None = None
-    label: UserRoleLabel | None = None
+    id: UserRole
+    label: UserWithStatsRoleLabel
 
 
 @attrs.frozen(kw_only=True)
@@ -3235,24 +3936,25 @@ class UserWithStatsSpecialPlaylistsItem:
 
 
 @attrs.frozen(kw_only=True)
-class UsersExportsListResponse:
-    """The ``UsersExportsListResponse`` schema."""
+class UsersExportsListItem:
+    """The ``UsersExportsListItem`` schema."""
 
     id: int | None = None
-    state: UsersExportsListResponseState | None = None
+    state: UsersExportsListItemState | None = None
     size: int | None = None
     private_download_url: str | None = attrs.field(
         default=None, metadata={WIRE: "privateDownloadUrl"}
     )
+    file_url: str | None = attrs.field(default=None, metadata={WIRE: "fileUrl"})
     created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
     expires_on: datetime | None = attrs.field(default=None, metadata={WIRE: "expiresOn"})
 
 
 @attrs.frozen(kw_only=True)
-class UsersExportsListResponseState:
-    """The ``UsersExportsListResponseState`` schema."""
+class UsersExportsListItemState:
+    """The ``UsersExportsListItemState`` schema."""
 
-    id: int | None = None
+    id: UserExportState | None = None
     label: str | None = None
 
 
@@ -3283,48 +3985,74 @@ class UsersImportsGetLatestResponse:
 class UsersImportsGetLatestResponseState:
     """The ``UsersImportsGetLatestResponseState`` schema."""
 
-    id: int | None = None
+    id: UserImportState | None = None
     label: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class UsersImportsUploadResumableChunkResponse:
+    """The ``UsersImportsUploadResumableChunkResponse`` schema."""
+
+    user_import: UsersImportsUploadResumableChunkResponseUserImport | None = attrs.field(
+        default=None, metadata={WIRE: "userImport"}
+    )
+
+
+@attrs.frozen(kw_only=True)
+class UsersImportsUploadResumableChunkResponseUserImport:
+    """The ``UsersImportsUploadResumableChunkResponseUserImport`` schema."""
+
+    id: int | None = None
 
 
 @attrs.frozen(kw_only=True)
 class Video:
     """The ``Video`` schema."""
 
-    id: int | None = None
-    uuid: str | None = None
-    short_uuid: str | None = attrs.field(default=None, metadata={WIRE: "shortUUID"})
-    is_live: bool | None = attrs.field(default=None, metadata={WIRE: "isLive"})
+    id: int
+    uuid: str
+    short_uuid: str = attrs.field(metadata={WIRE: "shortUUID"})
+    is_live: bool = attrs.field(metadata={WIRE: "isLive"})
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    published_at: datetime = attrs.field(metadata={WIRE: "publishedAt"})
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
+    category: VideoConstantNumberCategory
+    licence: VideoConstantNumberLicence
+    language: VideoConstantStringLanguage
+    privacy: VideoPrivacyConstant
+    duration: int
+    is_local: bool = attrs.field(metadata={WIRE: "isLocal"})
+    name: str
+    embed_path: str = attrs.field(metadata={WIRE: "embedPath"})
+    views: int
+    likes: int
+    dislikes: int
+    nsfw: bool
+    account: AccountSummary
+    channel: VideoChannelSummary
+    #: URL of the video's watch page on its origin instance
+    url: str
+    #: current viewers of a live
+    viewers: int
     live_schedules: tuple[LiveSchedule, ...] | None = attrs.field(
         default=None, metadata={WIRE: "liveSchedules"}
     )
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
-    published_at: datetime | None = attrs.field(default=None, metadata={WIRE: "publishedAt"})
-    updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
     originally_published_at: datetime | None = attrs.field(
         default=None, metadata={WIRE: "originallyPublishedAt"}
     )
-    category: VideoConstantNumberCategory | None = None
-    licence: VideoConstantNumberLicence | None = None
-    language: VideoConstantStringLanguage | None = None
-    privacy: VideoPrivacyConstant | None = None
     truncated_description: str | None = attrs.field(
         default=None, metadata={WIRE: "truncatedDescription"}
     )
-    duration: int | None = None
+    #: (PeerTube >= 6.1)
     aspect_ratio: float | None = attrs.field(default=None, metadata={WIRE: "aspectRatio"})
-    is_local: bool | None = attrs.field(default=None, metadata={WIRE: "isLocal"})
-    name: str | None = None
     thumbnail_path: str | None = attrs.field(default=None, metadata={WIRE: "thumbnailPath"})
     preview_path: str | None = attrs.field(default=None, metadata={WIRE: "previewPath"})
+    #: (PeerTube >= 8.1)
     thumbnails: tuple[Thumbnail, ...] | None = None
-    embed_path: str | None = attrs.field(default=None, metadata={WIRE: "embedPath"})
-    views: int | None = None
-    likes: int | None = None
-    dislikes: int | None = None
+    #: (PeerTube >= 7.2)
     comments: int | None = None
-    nsfw: bool | None = None
     nsfw_flags: int | None = attrs.field(default=None, metadata={WIRE: "nsfwFlags"})
+    #: (PeerTube >= 7.2)
     nsfw_summary: str | None = attrs.field(default=None, metadata={WIRE: "nsfwSummary"})
     wait_transcoding: bool | None = attrs.field(default=None, metadata={WIRE: "waitTranscoding"})
     state: VideoStateConstant | None = None
@@ -3333,17 +4061,17 @@ class Video:
     )
     blacklisted: bool | None = None
     blacklisted_reason: str | None = attrs.field(default=None, metadata={WIRE: "blacklistedReason"})
-    account: AccountSummary | None = None
-    channel: VideoChannelSummary | None = None
     user_history: VideoUserHistory | None = attrs.field(
         default=None, metadata={WIRE: "userHistory"}
     )
-    #: URL of the video's watch page on its origin instance
-    url: str | None = None
     #: full description (Markdown)
     description: str | None = None
-    #: current viewers of a live
-    viewers: int | None = None
+    blocked_owner: bool | None = attrs.field(default=None, metadata={WIRE: "blockedOwner"})
+    blocked_server: bool | None = attrs.field(default=None, metadata={WIRE: "blockedServer"})
+    files: tuple[VideoFile, ...] | None = None
+    streaming_playlists: tuple[VideoStreamingPlaylists, ...] | None = attrs.field(
+        default=None, metadata={WIRE: "streamingPlaylists"}
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -3357,39 +4085,43 @@ class VideoAutoTagPolicies:
 class VideoBlacklist:
     """The ``VideoBlacklist`` schema."""
 
-    id: int | None = None
+    id: int
+    unfederated: bool
+    type: int
+    video: Video
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
     reason: str | None = None
     internal_note: str | None = attrs.field(default=None, metadata={WIRE: "internalNote"})
-    unfederated: bool | None = None
-    type: int | None = None
-    video: Video | None = None
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
-    updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
 
 
 @attrs.frozen(kw_only=True)
 class VideoCaption:
     """The ``VideoCaption`` schema."""
 
-    language: VideoConstantStringLanguage | None = None
+    language: VideoConstantStringLanguage
+    caption_path: str = attrs.field(metadata={WIRE: "captionPath"})
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
     automatically_generated: bool | None = attrs.field(
         default=None, metadata={WIRE: "automaticallyGenerated"}
     )
-    caption_path: str | None = attrs.field(default=None, metadata={WIRE: "captionPath"})
+    #: (PeerTube >= 7.1)
     file_url: str | None = attrs.field(default=None, metadata={WIRE: "fileUrl"})
     m3u8_url: str | None = attrs.field(default=None, metadata={WIRE: "m3u8Url"})
-    updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
 
 
 @attrs.frozen(kw_only=True)
 class VideoChannel:
     """The ``VideoChannel`` schema."""
 
-    id: int | None = None
-    url: str | None = None
-    name: str | None = None
-    avatars: tuple[ActorImage, ...] | None = None
-    host: str | None = None
+    id: int
+    url: str
+    name: str
+    avatars: tuple[ActorImage, ...]
+    host: str
+    banners: tuple[ActorImage, ...]
+    display_name: str = attrs.field(metadata={WIRE: "displayName"})
+    is_local: bool = attrs.field(metadata={WIRE: "isLocal"})
     host_redundancy_allowed: bool | None = attrs.field(
         default=None, metadata={WIRE: "hostRedundancyAllowed"}
     )
@@ -3397,12 +4129,9 @@ class VideoChannel:
     followers_count: int | None = attrs.field(default=None, metadata={WIRE: "followersCount"})
     created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
     updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
-    display_name: str | None = attrs.field(default=None, metadata={WIRE: "displayName"})
     description: str | None = None
     support: str | None = None
     public_email: str | None = attrs.field(default=None, metadata={WIRE: "publicEmail"})
-    is_local: bool | None = attrs.field(default=None, metadata={WIRE: "isLocal"})
-    banners: tuple[ActorImage, ...] | None = None
     owner_account: Account | None = attrs.field(default=None, metadata={WIRE: "ownerAccount"})
     videos_count: int | None = attrs.field(default=None, metadata={WIRE: "videosCount"})
     views_per_day: tuple[VideoChannelViewsPerDayItem, ...] | None = attrs.field(
@@ -3418,45 +4147,43 @@ class VideoChannel:
 class VideoChannelCollaborator:
     """The ``VideoChannelCollaborator`` schema."""
 
-    id: int | None = None
-    account: AccountSummary | None = None
-    state: VideoChannelCollaboratorState | None = None
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
-    updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
+    id: int
+    account: AccountSummary
+    state: VideoChannelCollaboratorState2
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
 
 
 @attrs.frozen(kw_only=True)
-class VideoChannelCollaboratorState:
-    """The ``VideoChannelCollaboratorState`` schema."""
+class VideoChannelCollaboratorState2:
+    """The ``VideoChannelCollaboratorState2`` schema."""
 
-    id: int | None = None
-    label: str | None = None
+    id: VideoChannelCollaboratorState
+    label: str
 
 
 @attrs.frozen(kw_only=True)
 class VideoChannelSummary:
     """The ``VideoChannelSummary`` schema."""
 
-    id: int | None = None
-    name: str | None = None
-    display_name: str | None = attrs.field(default=None, metadata={WIRE: "displayName"})
-    url: str | None = None
-    host: str | None = None
-    avatars: tuple[ActorImage, ...] | None = None
+    id: int
+    name: str
+    display_name: str = attrs.field(metadata={WIRE: "displayName"})
+    url: str
+    host: str
+    avatars: tuple[ActorImage, ...]
 
 
 @attrs.frozen(kw_only=True)
 class VideoChannelSync:
     """The ``VideoChannelSync`` schema."""
 
-    id: int | None = None
-    state: VideoChannelSyncState | None = None
-    external_channel_url: str | None = attrs.field(
-        default=None, metadata={WIRE: "externalChannelUrl"}
-    )
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
+    id: int
+    state: VideoChannelSyncState
+    external_channel_url: str = attrs.field(metadata={WIRE: "externalChannelUrl"})
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    channel: VideoChannel
     last_sync_at: datetime | None = attrs.field(default=None, metadata={WIRE: "lastSyncAt"})
-    channel: VideoChannel | None = None
     video_privacy: int | None = attrs.field(default=None, metadata={WIRE: "videoPrivacy"})
 
 
@@ -3472,8 +4199,8 @@ class VideoChannelSyncState:
 class VideoChannelViewsPerDayItem:
     """The ``VideoChannelViewsPerDayItem`` schema."""
 
-    date: datetime | None = None
-    views: int | None = None
+    date: datetime
+    views: int
 
 
 @attrs.frozen(kw_only=True)
@@ -3534,7 +4261,7 @@ class VideoChannelsListActivitiesItem:
 class VideoChannelsListActivitiesItemAction:
     """The ``VideoChannelsListActivitiesItemAction`` schema."""
 
-    id: int | None = None
+    id: VideoChannelActivityAction | None = None
     label: str | None = None
 
 
@@ -3573,7 +4300,7 @@ class VideoChannelsListActivitiesItemPlaylist:
 class VideoChannelsListActivitiesItemTargetType:
     """The ``VideoChannelsListActivitiesItemTargetType`` schema."""
 
-    id: int | None = None
+    id: VideoChannelActivityTarget | None = None
     label: str | None = None
 
 
@@ -3617,18 +4344,18 @@ class VideoChannelsListItem:
     followers_count: int | None = attrs.field(default=None, metadata={WIRE: "followersCount"})
     created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
     updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
+    banners: tuple[ActorImage, ...] | None = None
     display_name: str | None = attrs.field(default=None, metadata={WIRE: "displayName"})
     description: str | None = None
     support: str | None = None
     public_email: str | None = attrs.field(default=None, metadata={WIRE: "publicEmail"})
     is_local: bool | None = attrs.field(default=None, metadata={WIRE: "isLocal"})
-    banners: tuple[ActorImage, ...] | None = None
     owner_account: Account | None = attrs.field(default=None, metadata={WIRE: "ownerAccount"})
     videos_count: int | None = attrs.field(default=None, metadata={WIRE: "videosCount"})
     views_per_day: tuple[VideoChannelsListItemViewsPerDayItem, ...] | None = attrs.field(
         default=None, metadata={WIRE: "viewsPerDay"}
     )
-    views_group_interval: VideoChannelViewsGroupInterval | None = attrs.field(
+    views_group_interval: VideoChannelsListItemViewsGroupInterval | None = attrs.field(
         default=None, metadata={WIRE: "viewsGroupInterval"}
     )
     total_views: int | None = attrs.field(default=None, metadata={WIRE: "totalViews"})
@@ -3660,38 +4387,38 @@ class VideoChannelsSetBannerResponse:
 class VideoChapters:
     """The ``VideoChapters`` schema."""
 
-    chapters: VideoChaptersChapters | None = None
+    chapters: tuple[VideoChaptersChaptersItem, ...] | None = None
 
 
 @attrs.frozen(kw_only=True)
-class VideoChaptersChapters:
-    """The ``VideoChaptersChapters`` schema."""
+class VideoChaptersChaptersItem:
+    """The ``VideoChaptersChaptersItem`` schema."""
 
-    title: str | None = None
     timecode: int | None = None
+    title: str | None = None
 
 
 @attrs.frozen(kw_only=True)
 class VideoComment:
     """The ``VideoComment`` schema."""
 
-    id: int | None = None
-    url: str | None = None
-    text: str | None = None
-    thread_id: int | None = attrs.field(default=None, metadata={WIRE: "threadId"})
+    id: int
+    url: str
+    text: str
+    thread_id: int = attrs.field(metadata={WIRE: "threadId"})
+    video_id: int = attrs.field(metadata={WIRE: "videoId"})
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
+    is_deleted: bool = attrs.field(metadata={WIRE: "isDeleted"})
+    total_replies_from_video_author: int = attrs.field(
+        metadata={WIRE: "totalRepliesFromVideoAuthor"}
+    )
+    total_replies: int = attrs.field(metadata={WIRE: "totalReplies"})
     in_reply_to_comment_id: int | None = attrs.field(
         default=None, metadata={WIRE: "inReplyToCommentId"}
     )
-    video_id: int | None = attrs.field(default=None, metadata={WIRE: "videoId"})
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
-    updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
     deleted_at: datetime | None = attrs.field(default=None, metadata={WIRE: "deletedAt"})
-    is_deleted: bool | None = attrs.field(default=None, metadata={WIRE: "isDeleted"})
     held_for_review: bool | None = attrs.field(default=None, metadata={WIRE: "heldForReview"})
-    total_replies_from_video_author: int | None = attrs.field(
-        default=None, metadata={WIRE: "totalRepliesFromVideoAuthor"}
-    )
-    total_replies: int | None = attrs.field(default=None, metadata={WIRE: "totalReplies"})
     account: Account | None = None
 
 
@@ -3699,29 +4426,28 @@ class VideoComment:
 class VideoCommentForOwnerOrAdmin:
     """The ``VideoCommentForOwnerOrAdmin`` schema."""
 
-    id: int | None = None
-    url: str | None = None
-    text: str | None = None
-    held_for_review: bool | None = attrs.field(default=None, metadata={WIRE: "heldForReview"})
-    thread_id: int | None = attrs.field(default=None, metadata={WIRE: "threadId"})
+    id: int
+    url: str
+    text: str
+    held_for_review: bool = attrs.field(metadata={WIRE: "heldForReview"})
+    thread_id: int = attrs.field(metadata={WIRE: "threadId"})
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
+    account: Account
+    video: VideoInfo
+    automatic_tags: tuple[str, ...] = attrs.field(metadata={WIRE: "automaticTags"})
     in_reply_to_comment_id: int | None = attrs.field(
         default=None, metadata={WIRE: "inReplyToCommentId"}
     )
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
-    updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
-    account: Account | None = None
-    video: VideoInfo | None = None
-    automatic_tags: tuple[str, ...] | None = attrs.field(
-        default=None, metadata={WIRE: "automaticTags"}
-    )
+    video_id: int | None = attrs.field(default=None, metadata={WIRE: "videoId"})
 
 
 @attrs.frozen(kw_only=True)
 class VideoCommentThreadTree:
     """The ``VideoCommentThreadTree`` schema."""
 
-    comment: VideoComment | None = None
-    children: tuple[VideoCommentThreadTree, ...] | None = None
+    comment: VideoComment
+    children: tuple[VideoCommentThreadTree, ...]
     total_children: int | None = attrs.field(default=None, metadata={WIRE: "totalChildren"})
 
 
@@ -3729,102 +4455,108 @@ class VideoCommentThreadTree:
 class VideoCommentsPolicyConstant:
     """The ``VideoCommentsPolicyConstant`` schema."""
 
-    id: int | None = None
-    label: str | None = None
+    id: VideoCommentPolicy
+    label: str
 
 
 @attrs.frozen(kw_only=True)
 class VideoConstantNumberCategory:
     """The ``VideoConstantNumberCategory`` schema."""
 
+    label: str
     id: int | None = None
-    label: str | None = None
 
 
 @attrs.frozen(kw_only=True)
 class VideoConstantNumberLicence:
     """The ``VideoConstantNumberLicence`` schema."""
 
+    label: str
     id: int | None = None
-    label: str | None = None
 
 
 @attrs.frozen(kw_only=True)
 class VideoConstantStringLanguage:
     """The ``VideoConstantStringLanguage`` schema."""
 
+    label: str
     id: str | None = None
-    label: str | None = None
 
 
 @attrs.frozen(kw_only=True)
 class VideoDetails:
     """The ``VideoDetails`` schema."""
 
-    id: int | None = None
-    uuid: str | None = None
-    short_uuid: str | None = attrs.field(default=None, metadata={WIRE: "shortUUID"})
-    is_live: bool | None = attrs.field(default=None, metadata={WIRE: "isLive"})
+    id: int
+    uuid: str
+    short_uuid: str = attrs.field(metadata={WIRE: "shortUUID"})
+    is_live: bool = attrs.field(metadata={WIRE: "isLive"})
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    published_at: datetime = attrs.field(metadata={WIRE: "publishedAt"})
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
+    category: VideoConstantNumberCategory
+    licence: VideoConstantNumberLicence
+    language: VideoConstantStringLanguage
+    privacy: VideoPrivacyConstant
+    duration: int
+    is_local: bool = attrs.field(metadata={WIRE: "isLocal"})
+    name: str
+    thumbnail_path: str = attrs.field(metadata={WIRE: "thumbnailPath"})
+    preview_path: str = attrs.field(metadata={WIRE: "previewPath"})
+    embed_path: str = attrs.field(metadata={WIRE: "embedPath"})
+    views: int
+    likes: int
+    dislikes: int
+    nsfw: bool
+    state: VideoStateConstant
+    account: Account
+    channel: VideoChannel
+    #: URL of the video's watch page on its origin instance
+    url: str
+    viewers: int
+    files: tuple[VideoFile, ...]
+    streaming_playlists: tuple[VideoStreamingPlaylists, ...] = attrs.field(
+        metadata={WIRE: "streamingPlaylists"}
+    )
+    tags: tuple[str, ...]
+    download_enabled: bool = attrs.field(metadata={WIRE: "downloadEnabled"})
+    tracker_urls: tuple[str, ...] = attrs.field(metadata={WIRE: "trackerUrls"})
     live_schedules: tuple[LiveSchedule, ...] | None = attrs.field(
         default=None, metadata={WIRE: "liveSchedules"}
     )
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
-    published_at: datetime | None = attrs.field(default=None, metadata={WIRE: "publishedAt"})
-    updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
     originally_published_at: datetime | None = attrs.field(
         default=None, metadata={WIRE: "originallyPublishedAt"}
     )
-    category: VideoConstantNumberCategory | None = None
-    licence: VideoConstantNumberLicence | None = None
-    language: VideoConstantStringLanguage | None = None
-    privacy: VideoPrivacyConstant | None = None
     truncated_description: str | None = attrs.field(
         default=None, metadata={WIRE: "truncatedDescription"}
     )
-    duration: int | None = None
+    #: (PeerTube >= 6.1)
     aspect_ratio: float | None = attrs.field(default=None, metadata={WIRE: "aspectRatio"})
-    is_local: bool | None = attrs.field(default=None, metadata={WIRE: "isLocal"})
-    name: str | None = None
-    thumbnail_path: str | None = attrs.field(default=None, metadata={WIRE: "thumbnailPath"})
-    preview_path: str | None = attrs.field(default=None, metadata={WIRE: "previewPath"})
+    #: (PeerTube >= 8.1)
     thumbnails: tuple[Thumbnail, ...] | None = None
-    embed_path: str | None = attrs.field(default=None, metadata={WIRE: "embedPath"})
-    views: int | None = None
-    likes: int | None = None
-    dislikes: int | None = None
+    #: (PeerTube >= 7.2)
     comments: int | None = None
-    nsfw: bool | None = None
     nsfw_flags: int | None = attrs.field(default=None, metadata={WIRE: "nsfwFlags"})
+    #: (PeerTube >= 7.2)
     nsfw_summary: str | None = attrs.field(default=None, metadata={WIRE: "nsfwSummary"})
     wait_transcoding: bool | None = attrs.field(default=None, metadata={WIRE: "waitTranscoding"})
-    state: VideoStateConstant | None = None
     scheduled_update: VideoScheduledUpdate | None = attrs.field(
         default=None, metadata={WIRE: "scheduledUpdate"}
     )
     blacklisted: bool | None = None
     blacklisted_reason: str | None = attrs.field(default=None, metadata={WIRE: "blacklistedReason"})
-    account: Account | None = None
-    channel: VideoChannel | None = None
     user_history: VideoDetailsUserHistory | None = attrs.field(
         default=None, metadata={WIRE: "userHistory"}
     )
-    #: URL of the video's watch page on its origin instance
-    url: str | None = None
     description: str | None = None
-    viewers: int | None = None
+    blocked_owner: bool | None = attrs.field(default=None, metadata={WIRE: "blockedOwner"})
+    blocked_server: bool | None = attrs.field(default=None, metadata={WIRE: "blockedServer"})
     support: str | None = None
-    tags: tuple[str, ...] | None = None
     comments_policy: VideoCommentsPolicyConstant | None = attrs.field(
         default=None, metadata={WIRE: "commentsPolicy"}
     )
-    download_enabled: bool | None = attrs.field(default=None, metadata={WIRE: "downloadEnabled"})
     input_file_updated_at: datetime | None = attrs.field(
         default=None, metadata={WIRE: "inputFileUpdatedAt"}
-    )
-    tracker_urls: tuple[str, ...] | None = attrs.field(default=None, metadata={WIRE: "trackerUrls"})
-    files: tuple[VideoFile, ...] | None = None
-    streaming_playlists: tuple[VideoStreamingPlaylists, ...] | None = attrs.field(
-        default=None, metadata={WIRE: "streamingPlaylists"}
     )
     #: deprecated in favour of commentsPolicy
     comments_enabled: bool | None = attrs.field(default=None, metadata={WIRE: "commentsEnabled"})
@@ -3836,46 +4568,48 @@ class VideoDetails:
 class VideoDetailsUserHistory:
     """The ``VideoDetailsUserHistory`` schema."""
 
-    current_time: int | None = attrs.field(default=None, metadata={WIRE: "currentTime"})
+    current_time: int = attrs.field(metadata={WIRE: "currentTime"})
 
 
 @attrs.frozen(kw_only=True)
 class VideoFile:
     """The ``VideoFile`` schema."""
 
-    id: int | None = None
+    id: int
+    resolution: VideoResolutionConstant
+    size: int
+    torrent_url: str = attrs.field(metadata={WIRE: "torrentUrl"})
+    torrent_download_url: str = attrs.field(metadata={WIRE: "torrentDownloadUrl"})
+    file_url: str = attrs.field(metadata={WIRE: "fileUrl"})
+    file_download_url: str = attrs.field(metadata={WIRE: "fileDownloadUrl"})
+    fps: float
     magnet_uri: str | None = attrs.field(default=None, metadata={WIRE: "magnetUri"})
-    resolution: VideoResolutionConstant | None = None
-    size: int | None = None
-    torrent_url: str | None = attrs.field(default=None, metadata={WIRE: "torrentUrl"})
-    torrent_download_url: str | None = attrs.field(
-        default=None, metadata={WIRE: "torrentDownloadUrl"}
-    )
-    file_url: str | None = attrs.field(default=None, metadata={WIRE: "fileUrl"})
     playlist_url: str | None = attrs.field(default=None, metadata={WIRE: "playlistUrl"})
-    file_download_url: str | None = attrs.field(default=None, metadata={WIRE: "fileDownloadUrl"})
-    fps: float | None = None
+    #: (PeerTube >= 6.1)
     width: float | None = None
+    #: (PeerTube >= 6.1)
     height: float | None = None
     metadata_url: str | None = attrs.field(default=None, metadata={WIRE: "metadataUrl"})
+    #: (PeerTube >= 6.2)
     has_audio: bool | None = attrs.field(default=None, metadata={WIRE: "hasAudio"})
+    #: (PeerTube >= 6.2)
     has_video: bool | None = attrs.field(default=None, metadata={WIRE: "hasVideo"})
-    storage: int | None = None
+    storage: FileStorage | None = None
 
 
 @attrs.frozen(kw_only=True)
 class VideoImport:
     """The ``VideoImport`` schema."""
 
-    id: int | None = None
-    target_url: str | None = attrs.field(default=None, metadata={WIRE: "targetUrl"})
-    magnet_uri: str | None = attrs.field(default=None, metadata={WIRE: "magnetUri"})
+    id: int
+    target_url: str = attrs.field(metadata={WIRE: "targetUrl"})
+    magnet_uri: str = attrs.field(metadata={WIRE: "magnetUri"})
+    torrent_name: str = attrs.field(metadata={WIRE: "torrentName"})
+    state: VideoImportStateConstant
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
     torrentfile: bytes | None = None
-    torrent_name: str | None = attrs.field(default=None, metadata={WIRE: "torrentName"})
-    state: VideoImportStateConstant | None = None
     error: str | None = None
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
-    updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
     video: Video | None = None
 
 
@@ -3883,77 +4617,79 @@ class VideoImport:
 class VideoImportStateConstant:
     """The ``VideoImportStateConstant`` schema."""
 
-    id: int | None = None
-    label: str | None = None
+    id: VideoImportState
+    label: str
 
 
 @attrs.frozen(kw_only=True)
 class VideoInfo:
     """The ``VideoInfo`` schema."""
 
-    id: int | None = None
-    uuid: str | None = None
-    name: str | None = None
+    id: int
+    uuid: str
+    name: str
     state: VideoStateConstant | None = None
+    short_uuid: str | None = attrs.field(default=None, metadata={WIRE: "shortUUID"})
 
 
 @attrs.frozen(kw_only=True)
 class VideoPassword:
     """The ``VideoPassword`` schema."""
 
-    id: int | None = None
-    password: str | None = attrs.field(default=None, repr=False)
-    video_id: int | None = attrs.field(default=None, metadata={WIRE: "videoId"})
+    id: int
+    password: str = attrs.field(repr=False)
+    video_id: int = attrs.field(metadata={WIRE: "videoId"})
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
 
 
 @attrs.frozen(kw_only=True)
 class VideoPlaylist:
     """The ``VideoPlaylist`` schema."""
 
-    id: int | None = None
-    uuid: str | None = None
-    short_uuid: str | None = attrs.field(default=None, metadata={WIRE: "shortUUID"})
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
-    updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
+    id: int
+    uuid: str
+    short_uuid: str = attrs.field(metadata={WIRE: "shortUUID"})
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
+    display_name: str = attrs.field(metadata={WIRE: "displayName"})
+    is_local: bool = attrs.field(metadata={WIRE: "isLocal"})
+    thumbnail_path: str = attrs.field(metadata={WIRE: "thumbnailPath"})
+    privacy: VideoPlaylistPrivacyConstant
+    type: VideoPlaylistTypeConstant
+    owner_account: AccountSummary = attrs.field(metadata={WIRE: "ownerAccount"})
+    #: URL of the playlist on its origin instance
+    url: str
+    #: path of the embeddable player
+    embed_path: str = attrs.field(metadata={WIRE: "embedPath"})
+    #: number of videos in the playlist
+    videos_length: int = attrs.field(metadata={WIRE: "videosLength"})
     description: str | None = None
-    display_name: str | None = attrs.field(default=None, metadata={WIRE: "displayName"})
-    is_local: bool | None = attrs.field(default=None, metadata={WIRE: "isLocal"})
     video_length: int | None = attrs.field(default=None, metadata={WIRE: "videoLength"})
-    thumbnail_path: str | None = attrs.field(default=None, metadata={WIRE: "thumbnailPath"})
+    #: (PeerTube >= 8.1)
     thumbnails: tuple[Thumbnail, ...] | None = None
-    privacy: VideoPlaylistPrivacyConstant | None = None
-    type: VideoPlaylistTypeConstant | None = None
-    owner_account: AccountSummary | None = attrs.field(
-        default=None, metadata={WIRE: "ownerAccount"}
-    )
     video_channel: VideoChannelSummary | None = attrs.field(
         default=None, metadata={WIRE: "videoChannel"}
     )
     video_channel_position: int | None = attrs.field(
         default=None, metadata={WIRE: "videoChannelPosition"}
     )
-    #: URL of the playlist on its origin instance
-    url: str | None = None
-    #: path of the embeddable player
-    embed_path: str | None = attrs.field(default=None, metadata={WIRE: "embedPath"})
-    #: number of videos in the playlist
-    videos_length: int | None = attrs.field(default=None, metadata={WIRE: "videosLength"})
 
 
 @attrs.frozen(kw_only=True)
 class VideoPlaylistPrivacyConstant:
     """The ``VideoPlaylistPrivacyConstant`` schema."""
 
-    id: int | None = None
-    label: str | None = None
+    id: VideoPlaylistPrivacy
+    label: str
 
 
 @attrs.frozen(kw_only=True)
 class VideoPlaylistTypeConstant:
     """The ``VideoPlaylistTypeConstant`` schema."""
 
-    id: int | None = None
-    label: str | None = None
+    id: VideoPlaylistType
+    label: str
 
 
 @attrs.frozen(kw_only=True)
@@ -3998,6 +4734,7 @@ class VideoPlaylistsElementsListItem:
     position: int | None = None
     start_timestamp: int | None = attrs.field(default=None, metadata={WIRE: "startTimestamp"})
     stop_timestamp: int | None = attrs.field(default=None, metadata={WIRE: "stopTimestamp"})
+    type: VideoPlaylistElementType | None = None
     video: Video | None = None
 
 
@@ -4005,35 +4742,35 @@ class VideoPlaylistsElementsListItem:
 class VideoPrivacyConstant:
     """The ``VideoPrivacyConstant`` schema."""
 
-    id: int | None = None
-    label: str | None = None
+    id: VideoPrivacy
+    label: str
 
 
 @attrs.frozen(kw_only=True)
 class VideoRating:
     """The ``VideoRating`` schema."""
 
-    video: Video | None = None
-    rating: GetMeVideoRatingRating | None = None
+    video: Video
+    rating: VideoRatingRating
 
 
 @attrs.frozen(kw_only=True)
 class VideoRedundancy:
     """The ``VideoRedundancy`` schema."""
 
-    id: int | None = None
-    name: str | None = None
-    url: str | None = None
-    uuid: str | None = None
-    redundancies: VideoRedundancyRedundancies | None = None
+    id: int
+    name: str
+    url: str
+    uuid: str
+    redundancies: VideoRedundancyRedundancies
 
 
 @attrs.frozen(kw_only=True)
 class VideoRedundancyRedundancies:
     """The ``VideoRedundancyRedundancies`` schema."""
 
-    streaming_playlists: tuple[FileRedundancyInformation, ...] | None = attrs.field(
-        default=None, metadata={WIRE: "streamingPlaylists"}
+    streaming_playlists: tuple[FileRedundancyInformation, ...] = attrs.field(
+        metadata={WIRE: "streamingPlaylists"}
     )
 
 
@@ -4041,16 +4778,16 @@ class VideoRedundancyRedundancies:
 class VideoResolutionConstant:
     """The ``VideoResolutionConstant`` schema."""
 
-    id: int | None = None
-    label: str | None = None
+    id: VideoResolution
+    label: str
 
 
 @attrs.frozen(kw_only=True)
 class VideoScheduledUpdate:
     """The ``VideoScheduledUpdate`` schema."""
 
-    privacy: int | None = None
-    update_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updateAt"})
+    update_at: datetime = attrs.field(metadata={WIRE: "updateAt"})
+    privacy: VideoPrivacy | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -4058,37 +4795,45 @@ class VideoSource:
     """The ``VideoSource`` schema."""
 
     input_filename: str | None = attrs.field(default=None, metadata={WIRE: "inputFilename"})
+    #: (PeerTube >= 6.1)
     file_download_url: str | None = attrs.field(default=None, metadata={WIRE: "fileDownloadUrl"})
+    #: (PeerTube >= 6.1)
     resolution: VideoResolutionConstant | None = None
+    #: (PeerTube >= 6.1)
     size: int | None = None
+    #: (PeerTube >= 6.1)
     fps: float | None = None
+    #: (PeerTube >= 6.1)
     width: int | None = None
+    #: (PeerTube >= 6.1)
     height: int | None = None
     created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
+    filename: str | None = None
+    file_url: str | None = attrs.field(default=None, metadata={WIRE: "fileUrl"})
+    #: what the server's probe read of the file
+    metadata: dict[str, Any] | None = None
 
 
 @attrs.frozen(kw_only=True)
 class VideoStateConstant:
     """The ``VideoStateConstant`` schema."""
 
-    id: int | None = None
-    label: str | None = None
+    id: VideoState
+    label: str
 
 
 @attrs.frozen(kw_only=True)
 class VideoStatsOverall:
     """The ``VideoStatsOverall`` schema."""
 
-    average_watch_time: float | None = attrs.field(
-        default=None, metadata={WIRE: "averageWatchTime"}
-    )
-    total_watch_time: float | None = attrs.field(default=None, metadata={WIRE: "totalWatchTime"})
-    viewers_peak: float | None = attrs.field(default=None, metadata={WIRE: "viewersPeak"})
-    total_viewers: float | None = attrs.field(default=None, metadata={WIRE: "totalViewers"})
+    average_watch_time: float = attrs.field(metadata={WIRE: "averageWatchTime"})
+    total_watch_time: float = attrs.field(metadata={WIRE: "totalWatchTime"})
+    viewers_peak: float = attrs.field(metadata={WIRE: "viewersPeak"})
+    total_viewers: float = attrs.field(metadata={WIRE: "totalViewers"})
+    countries: tuple[VideoStatsOverallCountriesItem, ...]
     viewers_peak_date: datetime | None = attrs.field(
         default=None, metadata={WIRE: "viewersPeakDate"}
     )
-    countries: tuple[VideoStatsOverallCountriesItem, ...] | None = None
     subdivisions: tuple[VideoStatsOverallSubdivisionsItem, ...] | None = None
 
 
@@ -4096,46 +4841,47 @@ class VideoStatsOverall:
 class VideoStatsOverallCountriesItem:
     """The ``VideoStatsOverallCountriesItem`` schema."""
 
-    iso_code: str | None = attrs.field(default=None, metadata={WIRE: "isoCode"})
-    viewers: float | None = None
+    iso_code: str = attrs.field(metadata={WIRE: "isoCode"})
+    viewers: float
 
 
 @attrs.frozen(kw_only=True)
 class VideoStatsOverallSubdivisionsItem:
     """The ``VideoStatsOverallSubdivisionsItem`` schema."""
 
-    name: str | None = None
-    viewers: float | None = None
+    name: str
+    viewers: float
 
 
 @attrs.frozen(kw_only=True)
 class VideoStatsRetention:
     """The ``VideoStatsRetention`` schema."""
 
-    data: tuple[VideoStatsRetentionDataItem, ...] | None = None
+    data: tuple[VideoStatsRetentionDataItem, ...]
 
 
 @attrs.frozen(kw_only=True)
 class VideoStatsRetentionDataItem:
     """The ``VideoStatsRetentionDataItem`` schema."""
 
-    second: float | None = None
-    retention_percent: float | None = attrs.field(default=None, metadata={WIRE: "retentionPercent"})
+    second: float
+    retention_percent: float = attrs.field(metadata={WIRE: "retentionPercent"})
 
 
 @attrs.frozen(kw_only=True)
 class VideoStatsTimeserie:
     """The ``VideoStatsTimeserie`` schema."""
 
-    data: tuple[VideoStatsTimeserieDataItem, ...] | None = None
+    data: tuple[VideoStatsTimeserieDataItem, ...]
+    group_interval: str = attrs.field(metadata={WIRE: "groupInterval"})
 
 
 @attrs.frozen(kw_only=True)
 class VideoStatsTimeserieDataItem:
     """The ``VideoStatsTimeserieDataItem`` schema."""
 
-    date: str | None = None
-    value: float | None = None
+    date: str
+    value: float
 
 
 @attrs.frozen(kw_only=True)
@@ -4177,21 +4923,19 @@ class VideoStatsUserAgentOperatingSystemItem:
 class VideoStreamingPlaylists:
     """The ``VideoStreamingPlaylists`` schema."""
 
-    id: int | None = None
-    type: int | None = None
-    playlist_url: str | None = attrs.field(default=None, metadata={WIRE: "playlistUrl"})
-    segments_sha256_url: str | None = attrs.field(
-        default=None, metadata={WIRE: "segmentsSha256Url"}
-    )
-    files: tuple[VideoFile, ...] | None = None
-    redundancies: tuple[VideoStreamingPlaylistsRedundanciesItem, ...] | None = None
+    id: int
+    type: VideoStreamingPlaylistType
+    playlist_url: str = attrs.field(metadata={WIRE: "playlistUrl"})
+    segments_sha256_url: str = attrs.field(metadata={WIRE: "segmentsSha256Url"})
+    files: tuple[VideoFile, ...]
+    redundancies: tuple[VideoStreamingPlaylistsRedundanciesItem, ...]
 
 
 @attrs.frozen(kw_only=True)
 class VideoStreamingPlaylistsRedundanciesItem:
     """The ``VideoStreamingPlaylistsRedundanciesItem`` schema."""
 
-    base_url: str | None = attrs.field(default=None, metadata={WIRE: "baseUrl"})
+    base_url: str = attrs.field(metadata={WIRE: "baseUrl"})
 
 
 @attrs.frozen(kw_only=True)
@@ -4211,33 +4955,18 @@ class VideoStudioCreateTaskItemOptions:
 
 
 @attrs.frozen(kw_only=True)
-class VideoSummary:
-    """The ``VideoSummary`` schema."""
-
-    id: int | None = None
-    uuid: str | None = None
-    short_uuid: str | None = attrs.field(default=None, metadata={WIRE: "shortUUID"})
-    name: str | None = None
-    is_live: bool | None = attrs.field(default=None, metadata={WIRE: "isLive"})
-    nsfw: bool | None = None
-    published_at: datetime | None = attrs.field(default=None, metadata={WIRE: "publishedAt"})
-    thumbnails: tuple[Thumbnail, ...] | None = None
-    channel: VideoChannelSummary | None = None
-
-
-@attrs.frozen(kw_only=True)
 class VideoTokenResponse:
     """The ``VideoTokenResponse`` schema."""
 
-    files: VideoTokenResponseFiles | None = None
+    files: VideoTokenResponseFiles
 
 
 @attrs.frozen(kw_only=True)
 class VideoTokenResponseFiles:
     """The ``VideoTokenResponseFiles`` schema."""
 
-    token: str | None = attrs.field(default=None, repr=False)
-    expires: datetime | None = None
+    token: str = attrs.field(repr=False)
+    expires: datetime
 
 
 @attrs.frozen(kw_only=True)
@@ -4260,7 +4989,7 @@ class VideoUploadResponseVideo:
 class VideoUserHistory:
     """The ``VideoUserHistory`` schema."""
 
-    current_time: int | None = attrs.field(default=None, metadata={WIRE: "currentTime"})
+    current_time: int = attrs.field(metadata={WIRE: "currentTime"})
 
 
 @attrs.frozen(kw_only=True)
@@ -4309,7 +5038,7 @@ class VideosEmbedPrivacyGetResponse:
 class VideosEmbedPrivacyGetResponsePolicy:
     """The ``VideosEmbedPrivacyGetResponsePolicy`` schema."""
 
-    id: int | None = None
+    id: VideoEmbedPrivacyPolicy | None = None
     label: str | None = None
 
 
@@ -4380,12 +5109,12 @@ class WatchedWordsListServerListsResponse:
 class WatchedWordsLists:
     """The ``WatchedWordsLists`` schema."""
 
-    id: int | None = None
-    list_name: str | None = attrs.field(default=None, metadata={WIRE: "listName"})
-    words: tuple[str, ...] | None = None
+    id: int
+    list_name: str = attrs.field(metadata={WIRE: "listName"})
+    words: tuple[str, ...]
+    updated_at: datetime = attrs.field(metadata={WIRE: "updatedAt"})
+    created_at: datetime = attrs.field(metadata={WIRE: "createdAt"})
     subscription_url: str | None = attrs.field(default=None, metadata={WIRE: "subscriptionUrl"})
-    updated_at: datetime | None = attrs.field(default=None, metadata={WIRE: "updatedAt"})
-    created_at: datetime | None = attrs.field(default=None, metadata={WIRE: "createdAt"})
 
 
 @attrs.frozen(kw_only=True)

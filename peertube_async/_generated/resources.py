@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, overload
 
 from .._pagination import Paginator
 from .._pipeline import Caller
@@ -71,137 +73,308 @@ __all__ = [
     "WatchedWordsResource",
 ]
 
-_STATIC_FILES_GET_WEB_VIDEO_FILE = Endpoint("GET", "/static/web-videos/{filename}", "none")
+_STATIC_FILES_GET_WEB_VIDEO_FILE = Endpoint(
+    "GET",
+    "/static/web-videos/{filename}",
+    "binary",
+    since="6.0",
+    name="static_files.get_web_video_file",
+)
 _STATIC_FILES_GET_PRIVATE_WEB_VIDEO_FILE = Endpoint(
-    "GET", "/static/web-videos/private/{filename}", "none"
+    "GET",
+    "/static/web-videos/private/{filename}",
+    "binary",
+    since="6.0",
+    name="static_files.get_private_web_video_file",
 )
-_STATIC_FILES_GET_HLS_FILE = Endpoint("GET", "/static/streaming-playlists/hls/{filename}", "none")
+_STATIC_FILES_GET_HLS_FILE = Endpoint(
+    "GET", "/static/streaming-playlists/hls/{filename}", "binary", name="static_files.get_hls_file"
+)
 _STATIC_FILES_GET_PRIVATE_HLS_FILE = Endpoint(
-    "GET", "/static/streaming-playlists/hls/private/{filename}", "none"
+    "GET",
+    "/static/streaming-playlists/hls/private/{filename}",
+    "binary",
+    name="static_files.get_private_hls_file",
 )
-_VIDEOS_GENERATE_DOWNLOAD = Endpoint("GET", "/download/videos/generate/{videoIdOrUUID}", "none")
-_FEEDS_GET_VIDEO_COMMENTS = Endpoint("GET", "/feeds/video-comments.{format}", "text")
-_FEEDS_GET_VIDEOS = Endpoint("GET", "/feeds/videos.{format}", "text")
-_FEEDS_GET_SUBSCRIPTION_VIDEOS = Endpoint("GET", "/feeds/subscriptions.{format}", "text")
-_FEEDS_GET_PODCAST = Endpoint("GET", "/feeds/podcast/videos.xml", "none")
-_ACCOUNTS_GET = Endpoint("GET", "/api/v1/accounts/{name}", "json", model=m.Account)
-_ACCOUNTS_LIST_VIDEOS = Endpoint("GET", "/api/v1/accounts/{name}/videos", "json", page_item=m.Video)
+_VIDEOS_GENERATE_DOWNLOAD = Endpoint(
+    "GET", "/download/videos/generate/{videoIdOrUUID}", "binary", name="videos.generate_download"
+)
+_FEEDS_GET_VIDEO_COMMENTS = Endpoint(
+    "GET", "/feeds/video-comments.{format}", "text", name="feeds.get_video_comments"
+)
+_FEEDS_GET_VIDEOS = Endpoint(
+    "GET",
+    "/feeds/videos.{format}",
+    "text",
+    since_args=(("hasWebVideoFiles", "6.0"),),
+    name="feeds.get_videos",
+)
+_FEEDS_GET_SUBSCRIPTION_VIDEOS = Endpoint(
+    "GET",
+    "/feeds/subscriptions.{format}",
+    "text",
+    since_args=(("hasWebVideoFiles", "6.0"),),
+    name="feeds.get_subscription_videos",
+)
+_FEEDS_GET_PODCAST = Endpoint("GET", "/feeds/podcast/videos.xml", "none", name="feeds.get_podcast")
+_ACCOUNTS_GET = Endpoint(
+    "GET", "/api/v1/accounts/{name}", "json", model=m.Account, name="accounts.get"
+)
+_ACCOUNTS_LIST_VIDEOS = Endpoint(
+    "GET",
+    "/api/v1/accounts/{name}/videos",
+    "json",
+    page_item=m.Video,
+    since_args=(("autoTagOneOf", "6.2"), ("hasWebVideoFiles", "6.0"), ("stateOneOf", "8.2")),
+    name="accounts.list_videos",
+)
 _ACCOUNTS_LIST_FOLLOWERS = Endpoint(
-    "GET", "/api/v1/accounts/{name}/followers", "json", page_item=m.Follow
+    "GET",
+    "/api/v1/accounts/{name}/followers",
+    "json",
+    page_item=m.Follow,
+    name="accounts.list_followers",
 )
-_ACCOUNTS_LIST = Endpoint("GET", "/api/v1/accounts", "json", page_item=m.Account)
-_CONFIG_GET = Endpoint("GET", "/api/v1/config", "json", model=m.ServerConfig)
-_CONFIG_GET_ABOUT = Endpoint("GET", "/api/v1/config/about", "json", model=m.ServerConfigAbout)
-_CONFIG_GET_CUSTOM = Endpoint("GET", "/api/v1/config/custom", "json", model=m.ServerConfigCustom)
-_CONFIG_UPDATE_CUSTOM = Endpoint("PUT", "/api/v1/config/custom", "none")
-_CONFIG_DELETE_CUSTOM = Endpoint("DELETE", "/api/v1/config/custom", "none")
+_ACCOUNTS_LIST = Endpoint(
+    "GET", "/api/v1/accounts", "json", page_item=m.Account, name="accounts.list"
+)
+_CONFIG_GET = Endpoint("GET", "/api/v1/config", "json", model=m.ServerConfig, name="config.get")
+_CONFIG_GET_ABOUT = Endpoint(
+    "GET", "/api/v1/config/about", "json", model=m.ServerConfigAbout, name="config.get_about"
+)
+_CONFIG_GET_CUSTOM = Endpoint(
+    "GET", "/api/v1/config/custom", "json", model=m.ServerConfigCustom, name="config.get_custom"
+)
+_CONFIG_UPDATE_CUSTOM = Endpoint(
+    "PUT", "/api/v1/config/custom", "json", model=m.ServerConfigCustom, name="config.update_custom"
+)
+_CONFIG_DELETE_CUSTOM = Endpoint(
+    "DELETE",
+    "/api/v1/config/custom",
+    "json",
+    model=m.ServerConfigCustom,
+    name="config.delete_custom",
+)
 _CONFIG_SET_BANNER = Endpoint(
     "POST",
     "/api/v1/config/instance-banner/pick",
     "none",
     body="multipart",
     files=frozenset(["bannerfile"]),
+    name="config.set_banner",
 )
-_CONFIG_DELETE_BANNER = Endpoint("DELETE", "/api/v1/config/instance-banner", "none")
+_CONFIG_DELETE_BANNER = Endpoint(
+    "DELETE", "/api/v1/config/instance-banner", "none", name="config.delete_banner"
+)
 _CONFIG_SET_AVATAR = Endpoint(
     "POST",
     "/api/v1/config/instance-avatar/pick",
     "none",
     body="multipart",
     files=frozenset(["avatarfile"]),
+    name="config.set_avatar",
 )
-_CONFIG_DELETE_AVATAR = Endpoint("DELETE", "/api/v1/config/instance-avatar", "none")
+_CONFIG_DELETE_AVATAR = Endpoint(
+    "DELETE", "/api/v1/config/instance-avatar", "none", name="config.delete_avatar"
+)
 _CONFIG_SET_LOGO = Endpoint(
     "POST",
     "/api/v1/config/instance-logo/{logoType}/pick",
     "none",
     body="multipart",
     files=frozenset(["logofile"]),
+    since="8.0",
+    name="config.set_logo",
 )
-_CONFIG_DELETE_LOGO = Endpoint("DELETE", "/api/v1/config/instance-logo/{logoType}", "none")
+_CONFIG_DELETE_LOGO = Endpoint(
+    "DELETE",
+    "/api/v1/config/instance-logo/{logoType}",
+    "none",
+    since="8.0",
+    name="config.delete_logo",
+)
 _CONFIG_GET_HOMEPAGE = Endpoint(
-    "GET", "/api/v1/custom-pages/homepage/instance", "json", model=m.CustomHomepage
+    "GET",
+    "/api/v1/custom-pages/homepage/instance",
+    "json",
+    model=m.CustomHomepage,
+    name="config.get_homepage",
 )
 _CONFIG_UPDATE_HOMEPAGE = Endpoint(
-    "PUT", "/api/v1/custom-pages/homepage/instance", "none", body="json"
+    "PUT",
+    "/api/v1/custom-pages/homepage/instance",
+    "none",
+    body="json",
+    name="config.update_homepage",
 )
-_SERVER_JOBS_PAUSE = Endpoint("POST", "/api/v1/jobs/pause", "none")
-_SERVER_JOBS_RESUME = Endpoint("POST", "/api/v1/jobs/resume", "none")
-_SERVER_JOBS_LIST = Endpoint("GET", "/api/v1/jobs/{state}", "json", page_item=m.Job)
-_SERVER_JOBS_CANCEL = Endpoint("POST", "/api/v1/jobs/{jobType}/{jobId}/cancel", "none")
+_SERVER_JOBS_PAUSE = Endpoint("POST", "/api/v1/jobs/pause", "none", name="server.jobs.pause")
+_SERVER_JOBS_RESUME = Endpoint("POST", "/api/v1/jobs/resume", "none", name="server.jobs.resume")
+_SERVER_JOBS_LIST = Endpoint(
+    "GET", "/api/v1/jobs/{state}", "json", page_item=m.Job, name="server.jobs.list"
+)
+_SERVER_JOBS_CANCEL = Endpoint(
+    "POST", "/api/v1/jobs/{jobType}/{jobId}/cancel", "none", since="7.0", name="server.jobs.cancel"
+)
 _SERVER_FOLLOWS_LIST_FOLLOWERS = Endpoint(
-    "GET", "/api/v1/server/followers", "json", page_item=m.Follow
+    "GET",
+    "/api/v1/server/followers",
+    "json",
+    page_item=m.Follow,
+    name="server.follows.list_followers",
 )
-_SERVER_FOLLOWS_DELETE_FOLLOWER = Endpoint("DELETE", "/api/v1/server/followers/{handle}", "none")
+_SERVER_FOLLOWS_DELETE_FOLLOWER = Endpoint(
+    "DELETE", "/api/v1/server/followers/{handle}", "none", name="server.follows.delete_follower"
+)
 _SERVER_FOLLOWS_REJECT_FOLLOWER = Endpoint(
-    "POST", "/api/v1/server/followers/{handle}/reject", "none"
+    "POST",
+    "/api/v1/server/followers/{handle}/reject",
+    "none",
+    name="server.follows.reject_follower",
 )
 _SERVER_FOLLOWS_ACCEPT_FOLLOWER = Endpoint(
-    "POST", "/api/v1/server/followers/{handle}/accept", "none"
+    "POST",
+    "/api/v1/server/followers/{handle}/accept",
+    "none",
+    name="server.follows.accept_follower",
 )
 _SERVER_FOLLOWS_LIST_FOLLOWING = Endpoint(
-    "GET", "/api/v1/server/following", "json", page_item=m.Follow
+    "GET",
+    "/api/v1/server/following",
+    "json",
+    page_item=m.Follow,
+    name="server.follows.list_following",
 )
-_SERVER_FOLLOWS_FOLLOW = Endpoint("POST", "/api/v1/server/following", "none", body="json")
-_SERVER_FOLLOWS_UNFOLLOW = Endpoint("DELETE", "/api/v1/server/following/{hostOrHandle}", "none")
-_USERS_CREATE = Endpoint("POST", "/api/v1/users", "json", model=m.AddUserResponse, body="json")
-_USERS_LIST = Endpoint("GET", "/api/v1/users", "json", page_item=m.User)
-_USERS_DELETE = Endpoint("DELETE", "/api/v1/users/{id}", "none")
-_USERS_GET = Endpoint("GET", "/api/v1/users/{id}", "json", model=m.UserWithStats)
-_USERS_UPDATE = Endpoint("PUT", "/api/v1/users/{id}", "none", body="json")
-_USERS_BLOCK = Endpoint("POST", "/api/v1/users/{id}/block", "none", body="json")
-_USERS_UNBLOCK = Endpoint("POST", "/api/v1/users/{id}/unblock", "none")
+_SERVER_FOLLOWS_FOLLOW = Endpoint(
+    "POST", "/api/v1/server/following", "none", body="json", name="server.follows.follow"
+)
+_SERVER_FOLLOWS_UNFOLLOW = Endpoint(
+    "DELETE", "/api/v1/server/following/{hostOrHandle}", "none", name="server.follows.unfollow"
+)
+_USERS_CREATE = Endpoint(
+    "POST", "/api/v1/users", "json", model=m.AddUserResponse, body="json", name="users.create"
+)
+_USERS_LIST = Endpoint("GET", "/api/v1/users", "json", page_item=m.User, name="users.list")
+_USERS_DELETE = Endpoint("DELETE", "/api/v1/users/{id}", "none", name="users.delete")
+_USERS_GET = Endpoint("GET", "/api/v1/users/{id}", "json", model=m.UserWithStats, name="users.get")
+_USERS_UPDATE = Endpoint("PUT", "/api/v1/users/{id}", "none", body="json", name="users.update")
+_USERS_BLOCK = Endpoint("POST", "/api/v1/users/{id}/block", "none", body="json", name="users.block")
+_USERS_UNBLOCK = Endpoint("POST", "/api/v1/users/{id}/unblock", "none", name="users.unblock")
 _OAUTH_GET_LOCAL_CLIENT = Endpoint(
-    "GET", "/api/v1/oauth-clients/local", "json", model=m.OAuthClient
+    "GET", "/api/v1/oauth-clients/local", "json", model=m.OAuthClient, name="oauth.get_local_client"
 )
 _OAUTH_TOKEN = Endpoint(
-    "POST", "/api/v1/users/token", "json", model=m.OauthTokenResponse, body="form"
+    "POST",
+    "/api/v1/users/token",
+    "json",
+    model=m.OauthTokenResponse,
+    body="form",
+    name="oauth.token",
 )
-_OAUTH_REVOKE = Endpoint("POST", "/api/v1/users/revoke-token", "none")
+_OAUTH_REVOKE = Endpoint(
+    "POST", "/api/v1/users/revoke-token", "json", model=m.OauthRevokeResponse, name="oauth.revoke"
+)
 _OAUTH_LIST_SESSIONS = Endpoint(
-    "GET", "/api/v1/users/{id}/token-sessions", "json", model=m.OauthListSessionsResponse
+    "GET",
+    "/api/v1/users/{id}/token-sessions",
+    "json",
+    model=m.OauthListSessionsResponse,
+    since="8.0",
+    name="oauth.list_sessions",
 )
 _OAUTH_REVOKE_SESSION = Endpoint(
-    "POST", "/api/v1/users/{id}/token-sessions/{tokenSessionId}/revoke", "none"
+    "POST",
+    "/api/v1/users/{id}/token-sessions/{tokenSessionId}/revoke",
+    "none",
+    since="8.0",
+    name="oauth.revoke_session",
 )
 _USERS_RESEND_VERIFICATION_EMAIL = Endpoint(
-    "POST", "/api/v1/users/ask-send-verify-email", "none", body="json"
+    "POST",
+    "/api/v1/users/ask-send-verify-email",
+    "none",
+    body="json",
+    name="users.resend_verification_email",
 )
 _REGISTRATIONS_RESEND_VERIFICATION_EMAIL = Endpoint(
-    "POST", "/api/v1/users/registrations/ask-send-verify-email", "none", body="json"
+    "POST",
+    "/api/v1/users/registrations/ask-send-verify-email",
+    "none",
+    body="json",
+    name="registrations.resend_verification_email",
 )
-_USERS_VERIFY_EMAIL = Endpoint("POST", "/api/v1/users/{id}/verify-email", "none", body="json")
+_USERS_VERIFY_EMAIL = Endpoint(
+    "POST", "/api/v1/users/{id}/verify-email", "none", body="json", name="users.verify_email"
+)
 _REGISTRATIONS_VERIFY_EMAIL = Endpoint(
-    "POST", "/api/v1/users/registrations/{registrationId}/verify-email", "none", body="json"
+    "POST",
+    "/api/v1/users/registrations/{registrationId}/verify-email",
+    "none",
+    body="json",
+    name="registrations.verify_email",
 )
 _USERS_REQUEST_PASSWORD_RESET = Endpoint(
-    "POST", "/api/v1/users/ask-reset-password", "none", body="json"
+    "POST",
+    "/api/v1/users/ask-reset-password",
+    "none",
+    body="json",
+    name="users.request_password_reset",
 )
-_USERS_RESET_PASSWORD = Endpoint("POST", "/api/v1/users/{id}/reset-password", "none", body="json")
+_USERS_RESET_PASSWORD = Endpoint(
+    "POST", "/api/v1/users/{id}/reset-password", "none", body="json", name="users.reset_password"
+)
 _USERS_TWO_FACTOR_REQUEST = Endpoint(
     "POST",
     "/api/v1/users/{id}/two-factor/request",
     "json",
-    model=tuple[m.RequestTwoFactorResponse, ...],
+    model=m.RequestTwoFactorResponse,
     body="json",
+    name="users.two_factor.request",
 )
 _USERS_TWO_FACTOR_CONFIRM = Endpoint(
-    "POST", "/api/v1/users/{id}/two-factor/confirm-request", "none", body="json"
+    "POST",
+    "/api/v1/users/{id}/two-factor/confirm-request",
+    "none",
+    body="json",
+    name="users.two_factor.confirm",
 )
 _USERS_TWO_FACTOR_DISABLE = Endpoint(
-    "POST", "/api/v1/users/{id}/two-factor/disable", "none", body="json"
+    "POST",
+    "/api/v1/users/{id}/two-factor/disable",
+    "none",
+    body="json",
+    name="users.two_factor.disable",
 )
 _USERS_IMPORTS_UPLOAD_RESUMABLE_INIT = Endpoint(
-    "POST", "/api/v1/users/{userId}/imports/import-resumable", "none", body="json"
+    "POST",
+    "/api/v1/users/{userId}/imports/import-resumable",
+    "none",
+    body="json",
+    since="6.1",
+    name="users.imports.upload_resumable_init",
 )
 _USERS_IMPORTS_UPLOAD_RESUMABLE_CHUNK = Endpoint(
-    "PUT", "/api/v1/users/{userId}/imports/import-resumable", "none", body="octet"
+    "PUT",
+    "/api/v1/users/{userId}/imports/import-resumable",
+    "json",
+    model=m.UsersImportsUploadResumableChunkResponse,
+    body="octet",
+    since="6.1",
+    name="users.imports.upload_resumable_chunk",
 )
 _USERS_IMPORTS_UPLOAD_RESUMABLE_CANCEL = Endpoint(
-    "DELETE", "/api/v1/users/{userId}/imports/import-resumable", "none"
+    "DELETE",
+    "/api/v1/users/{userId}/imports/import-resumable",
+    "none",
+    since="6.1",
+    name="users.imports.upload_resumable_cancel",
 )
 _USERS_IMPORTS_GET_LATEST = Endpoint(
-    "GET", "/api/v1/users/{userId}/imports/latest", "json", model=m.UsersImportsGetLatestResponse
+    "GET",
+    "/api/v1/users/{userId}/imports/latest",
+    "json",
+    model=m.UsersImportsGetLatestResponse,
+    since="6.1",
+    name="users.imports.get_latest",
 )
 _USERS_EXPORTS_REQUEST = Endpoint(
     "POST",
@@ -209,62 +382,153 @@ _USERS_EXPORTS_REQUEST = Endpoint(
     "json",
     model=m.UsersExportsRequestResponse,
     body="json",
+    name="users.exports.request",
 )
 _USERS_EXPORTS_LIST = Endpoint(
-    "GET", "/api/v1/users/{userId}/exports", "json", model=m.UsersExportsListResponse
+    "GET",
+    "/api/v1/users/{userId}/exports",
+    "json",
+    page_item=m.UsersExportsListItem,
+    since="6.1",
+    name="users.exports.list",
 )
-_USERS_EXPORTS_DELETE = Endpoint("DELETE", "/api/v1/users/{userId}/exports/{id}", "none")
-_ME_GET = Endpoint("GET", "/api/v1/users/me", "json", model=m.User)
-_ME_UPDATE = Endpoint("PUT", "/api/v1/users/me", "none", body="json")
-_ME_DELETE = Endpoint("DELETE", "/api/v1/users/me", "none")
+_USERS_EXPORTS_DELETE = Endpoint(
+    "DELETE",
+    "/api/v1/users/{userId}/exports/{id}",
+    "none",
+    since="6.1",
+    name="users.exports.delete",
+)
+_ME_GET = Endpoint("GET", "/api/v1/users/me", "json", model=m.User, name="me.get")
+_ME_UPDATE = Endpoint("PUT", "/api/v1/users/me", "none", body="json", name="me.update")
+_ME_DELETE = Endpoint("DELETE", "/api/v1/users/me", "none", name="me.delete")
 _ME_LIST_VIDEO_COMMENTS = Endpoint(
-    "GET", "/api/v1/users/me/videos/comments", "json", model=m.MeListVideoCommentsResponse
+    "GET",
+    "/api/v1/users/me/videos/comments",
+    "json",
+    model=m.MeListVideoCommentsResponse,
+    since="6.2",
+    since_args=(("autoTagOneOf", "6.2"), ("includeCollaborations", "8.0")),
+    name="me.list_video_comments",
 )
 _VIDEOS_IMPORTS_LIST = Endpoint(
-    "GET", "/api/v1/users/me/videos/imports", "json", page_item=m.VideoImport
+    "GET",
+    "/api/v1/users/me/videos/imports",
+    "json",
+    page_item=m.VideoImport,
+    since_args=(("includeCollaborations", "8.0"),),
+    name="videos.imports.list",
 )
 _ME_GET_QUOTA_USED = Endpoint(
-    "GET", "/api/v1/users/me/video-quota-used", "json", model=m.MeGetQuotaUsedResponse
+    "GET",
+    "/api/v1/users/me/video-quota-used",
+    "json",
+    model=m.MeGetQuotaUsedResponse,
+    name="me.get_quota_used",
 )
 _ME_GET_VIDEO_RATING = Endpoint(
-    "GET", "/api/v1/users/me/videos/{videoIdOrUUID}/rating", "json", model=m.GetMeVideoRating
+    "GET",
+    "/api/v1/users/me/videos/{videoIdOrUUID}/rating",
+    "json",
+    model=m.GetMeVideoRating,
+    name="me.get_video_rating",
 )
-_ME_LIST_VIDEOS = Endpoint("GET", "/api/v1/users/me/videos", "json", page_item=m.Video)
+_ME_LIST_VIDEOS = Endpoint(
+    "GET",
+    "/api/v1/users/me/videos",
+    "json",
+    page_item=m.Video,
+    since_args=(
+        ("autoTagOneOf", "6.2"),
+        ("channelNameOneOf", "7.2"),
+        ("hasWebVideoFiles", "6.0"),
+        ("includeCollaborations", "8.0"),
+        ("stateOneOf", "8.2"),
+    ),
+    name="me.list_videos",
+)
 _ME_SUBSCRIPTIONS_LIST = Endpoint(
-    "GET", "/api/v1/users/me/subscriptions", "json", page_item=m.MeSubscriptionsListItem
+    "GET",
+    "/api/v1/users/me/subscriptions",
+    "json",
+    page_item=m.MeSubscriptionsListItem,
+    name="me.subscriptions.list",
 )
-_ME_SUBSCRIPTIONS_CREATE = Endpoint("POST", "/api/v1/users/me/subscriptions", "none", body="json")
+_ME_SUBSCRIPTIONS_CREATE = Endpoint(
+    "POST", "/api/v1/users/me/subscriptions", "none", body="json", name="me.subscriptions.create"
+)
 _ME_SUBSCRIPTIONS_EXISTS = Endpoint(
-    "GET", "/api/v1/users/me/subscriptions/exist", "json", model=dict[str, Any]
+    "GET",
+    "/api/v1/users/me/subscriptions/exist",
+    "json",
+    model=dict[str, Any],
+    name="me.subscriptions.exists",
 )
 _ME_SUBSCRIPTIONS_LIST_VIDEOS = Endpoint(
-    "GET", "/api/v1/users/me/subscriptions/videos", "json", page_item=m.Video
+    "GET",
+    "/api/v1/users/me/subscriptions/videos",
+    "json",
+    page_item=m.Video,
+    since_args=(("autoTagOneOf", "6.2"), ("hasWebVideoFiles", "6.0"), ("stateOneOf", "8.2")),
+    name="me.subscriptions.list_videos",
 )
 _ME_SUBSCRIPTIONS_GET = Endpoint(
-    "GET", "/api/v1/users/me/subscriptions/{subscriptionHandle}", "json", model=m.VideoChannel
+    "GET",
+    "/api/v1/users/me/subscriptions/{subscriptionHandle}",
+    "json",
+    model=m.VideoChannel,
+    name="me.subscriptions.get",
 )
 _ME_SUBSCRIPTIONS_DELETE = Endpoint(
-    "DELETE", "/api/v1/users/me/subscriptions/{subscriptionHandle}", "none"
+    "DELETE",
+    "/api/v1/users/me/subscriptions/{subscriptionHandle}",
+    "none",
+    name="me.subscriptions.delete",
 )
 _ME_NOTIFICATIONS_LIST = Endpoint(
-    "GET", "/api/v1/users/me/notifications", "json", page_item=m.Notification
+    "GET",
+    "/api/v1/users/me/notifications",
+    "json",
+    page_item=m.Notification,
+    name="me.notifications.list",
 )
 _ME_NOTIFICATIONS_MARK_READ = Endpoint(
-    "POST", "/api/v1/users/me/notifications/read", "none", body="json"
+    "POST",
+    "/api/v1/users/me/notifications/read",
+    "none",
+    body="json",
+    name="me.notifications.mark_read",
 )
 _ME_NOTIFICATIONS_MARK_ALL_READ = Endpoint(
-    "POST", "/api/v1/users/me/notifications/read-all", "none"
+    "POST", "/api/v1/users/me/notifications/read-all", "none", name="me.notifications.mark_all_read"
 )
 _ME_NOTIFICATIONS_UPDATE_SETTINGS = Endpoint(
-    "PUT", "/api/v1/users/me/notification-settings", "none", body="json"
+    "PUT",
+    "/api/v1/users/me/notification-settings",
+    "none",
+    body="json",
+    name="me.notifications.update_settings",
 )
 _ME_MARK_FEATURE_INFO_READ = Endpoint(
-    "POST", "/api/v1/users/me/new-feature-info/read", "none", body="json"
+    "POST",
+    "/api/v1/users/me/new-feature-info/read",
+    "none",
+    body="json",
+    since="8.0",
+    name="me.mark_feature_info_read",
 )
-_ME_HISTORY_LIST = Endpoint("GET", "/api/v1/users/me/history/videos", "json", page_item=m.Video)
-_ME_HISTORY_DELETE = Endpoint("DELETE", "/api/v1/users/me/history/videos/{videoIdOrUUID}", "none")
+_ME_HISTORY_LIST = Endpoint(
+    "GET", "/api/v1/users/me/history/videos", "json", page_item=m.Video, name="me.history.list"
+)
+_ME_HISTORY_DELETE = Endpoint(
+    "DELETE", "/api/v1/users/me/history/videos/{videoIdOrUUID}", "none", name="me.history.delete"
+)
 _ME_HISTORY_CLEAR = Endpoint(
-    "POST", "/api/v1/users/me/history/videos/remove", "none", body="multipart"
+    "POST",
+    "/api/v1/users/me/history/videos/remove",
+    "none",
+    body="multipart",
+    name="me.history.clear",
 )
 _ME_SET_AVATAR = Endpoint(
     "POST",
@@ -273,92 +537,212 @@ _ME_SET_AVATAR = Endpoint(
     model=m.MeSetAvatarResponse,
     body="multipart",
     files=frozenset(["avatarfile"]),
+    name="me.set_avatar",
 )
-_ME_DELETE_AVATAR = Endpoint("DELETE", "/api/v1/users/me/avatar", "none")
+_ME_DELETE_AVATAR = Endpoint(
+    "DELETE",
+    "/api/v1/users/me/avatar",
+    "json",
+    model=m.MeDeleteAvatarResponse,
+    name="me.delete_avatar",
+)
 _REGISTRATIONS_REGISTER = Endpoint(
-    "POST", "/api/v1/users/register", "json", model=m.RegistrationsRegisterResponse, body="json"
+    "POST", "/api/v1/users/register", "none", body="json", name="registrations.register"
 )
 _REGISTRATIONS_REQUEST = Endpoint(
     "POST",
     "/api/v1/users/registrations/request",
     "json",
-    model=m.RegistrationsRequestResponse,
+    model=m.UserRegistration,
     body="json",
+    name="registrations.request",
 )
 _REGISTRATIONS_ACCEPT = Endpoint(
-    "POST", "/api/v1/users/registrations/{registrationId}/accept", "none", body="json"
+    "POST",
+    "/api/v1/users/registrations/{registrationId}/accept",
+    "none",
+    body="json",
+    name="registrations.accept",
 )
 _REGISTRATIONS_REJECT = Endpoint(
-    "POST", "/api/v1/users/registrations/{registrationId}/reject", "none", body="json"
+    "POST",
+    "/api/v1/users/registrations/{registrationId}/reject",
+    "none",
+    body="json",
+    name="registrations.reject",
 )
-_REGISTRATIONS_DELETE = Endpoint("DELETE", "/api/v1/users/registrations/{registrationId}", "none")
+_REGISTRATIONS_DELETE = Endpoint(
+    "DELETE", "/api/v1/users/registrations/{registrationId}", "none", name="registrations.delete"
+)
 _REGISTRATIONS_LIST = Endpoint(
-    "GET", "/api/v1/users/registrations", "json", page_item=m.UserRegistration
+    "GET",
+    "/api/v1/users/registrations",
+    "json",
+    page_item=m.UserRegistration,
+    name="registrations.list",
 )
 _VIDEOS_OWNERSHIP_LIST = Endpoint(
-    "GET", "/api/v1/videos/ownership", "json", page_item=m.ChangeOwnership
+    "GET",
+    "/api/v1/videos/ownership",
+    "json",
+    page_item=m.ChangeOwnership,
+    name="videos.ownership.list",
 )
 _VIDEOS_OWNERSHIP_ACCEPT = Endpoint(
-    "POST", "/api/v1/videos/ownership/{id}/accept", "none", body="json"
+    "POST",
+    "/api/v1/videos/ownership/{id}/accept",
+    "none",
+    body="json",
+    name="videos.ownership.accept",
 )
-_VIDEOS_OWNERSHIP_REJECT = Endpoint("POST", "/api/v1/videos/ownership/{id}/refuse", "none")
-_VIDEOS_OWNERSHIP_DELETE = Endpoint("DELETE", "/api/v1/videos/ownership/{id}", "none")
+_VIDEOS_OWNERSHIP_REJECT = Endpoint(
+    "POST", "/api/v1/videos/ownership/{id}/refuse", "none", name="videos.ownership.reject"
+)
+_VIDEOS_OWNERSHIP_DELETE = Endpoint(
+    "DELETE", "/api/v1/videos/ownership/{id}", "none", since="8.2", name="videos.ownership.delete"
+)
 _VIDEOS_OWNERSHIP_LIST_FOR_VIDEO = Endpoint(
-    "GET", "/api/v1/videos/{videoIdOrUUID}/ownership", "json", page_item=m.ChangeOwnership
+    "GET",
+    "/api/v1/videos/{videoIdOrUUID}/ownership",
+    "json",
+    page_item=m.ChangeOwnership,
+    since="8.2",
+    name="videos.ownership.list_for_video",
 )
 _VIDEOS_OWNERSHIP_GIVE = Endpoint(
-    "POST", "/api/v1/videos/{videoIdOrUUID}/give-ownership", "none", body="json"
+    "POST",
+    "/api/v1/videos/{videoIdOrUUID}/give-ownership",
+    "none",
+    body="json",
+    name="videos.ownership.give",
 )
 _VIDEO_CHANNELS_OWNERSHIP_LIST = Endpoint(
-    "GET", "/api/v1/video-channels/ownership", "json", page_item=m.ChangeOwnership
+    "GET",
+    "/api/v1/video-channels/ownership",
+    "json",
+    page_item=m.ChangeOwnership,
+    since="8.2",
+    name="video_channels.ownership.list",
 )
 _VIDEO_CHANNELS_OWNERSHIP_ACCEPT = Endpoint(
-    "POST", "/api/v1/video-channels/ownership/{id}/accept", "none"
+    "POST",
+    "/api/v1/video-channels/ownership/{id}/accept",
+    "none",
+    since="8.2",
+    name="video_channels.ownership.accept",
 )
 _VIDEO_CHANNELS_OWNERSHIP_REJECT = Endpoint(
-    "POST", "/api/v1/video-channels/ownership/{id}/refuse", "none"
+    "POST",
+    "/api/v1/video-channels/ownership/{id}/refuse",
+    "none",
+    since="8.2",
+    name="video_channels.ownership.reject",
 )
 _VIDEO_CHANNELS_OWNERSHIP_DELETE = Endpoint(
-    "DELETE", "/api/v1/video-channels/ownership/{id}", "none"
+    "DELETE",
+    "/api/v1/video-channels/ownership/{id}",
+    "none",
+    since="8.2",
+    name="video_channels.ownership.delete",
 )
 _VIDEO_CHANNELS_OWNERSHIP_LIST_FOR_CHANNEL = Endpoint(
-    "GET", "/api/v1/video-channels/{channelHandle}/ownership", "json", page_item=m.ChangeOwnership
+    "GET",
+    "/api/v1/video-channels/{channelHandle}/ownership",
+    "json",
+    page_item=m.ChangeOwnership,
+    since="8.2",
+    name="video_channels.ownership.list_for_channel",
 )
 _VIDEO_CHANNELS_OWNERSHIP_GIVE = Endpoint(
-    "POST", "/api/v1/video-channels/{channelHandle}/give-ownership", "none", body="json"
+    "POST",
+    "/api/v1/video-channels/{channelHandle}/give-ownership",
+    "none",
+    body="json",
+    since="8.2",
+    name="video_channels.ownership.give",
 )
 _VIDEOS_REQUEST_TOKEN = Endpoint(
-    "POST", "/api/v1/videos/{id}/token", "json", model=m.VideoTokenResponse
+    "POST",
+    "/api/v1/videos/{id}/token",
+    "json",
+    model=m.VideoTokenResponse,
+    name="videos.request_token",
 )
 _VIDEOS_CREATE_STUDIO_TASK = Endpoint(
-    "POST", "/api/v1/videos/{id}/studio/edit", "none", body="multipart"
+    "POST",
+    "/api/v1/videos/{id}/studio/edit",
+    "none",
+    body="multipart",
+    name="videos.create_studio_task",
 )
-_VIDEOS_LIST = Endpoint("GET", "/api/v1/videos", "json", page_item=m.Video)
-_VIDEOS_LIST_CATEGORIES = Endpoint("GET", "/api/v1/videos/categories", "json", model=dict[str, str])
-_VIDEOS_LIST_LICENCES = Endpoint("GET", "/api/v1/videos/licences", "json", model=dict[str, str])
-_VIDEOS_LIST_LANGUAGES = Endpoint("GET", "/api/v1/videos/languages", "json", model=dict[str, str])
-_VIDEOS_LIST_PRIVACIES = Endpoint("GET", "/api/v1/videos/privacies", "json", model=dict[str, str])
+_VIDEOS_LIST = Endpoint(
+    "GET",
+    "/api/v1/videos",
+    "json",
+    page_item=m.Video,
+    since_args=(("autoTagOneOf", "6.2"), ("hasWebVideoFiles", "6.0"), ("stateOneOf", "8.2")),
+    name="videos.list",
+)
+_VIDEOS_LIST_CATEGORIES = Endpoint(
+    "GET", "/api/v1/videos/categories", "json", model=dict[str, str], name="videos.list_categories"
+)
+_VIDEOS_LIST_LICENCES = Endpoint(
+    "GET", "/api/v1/videos/licences", "json", model=dict[str, str], name="videos.list_licences"
+)
+_VIDEOS_LIST_LANGUAGES = Endpoint(
+    "GET",
+    "/api/v1/videos/languages",
+    "json",
+    model=dict[str, str],
+    since_args=(("scope", "8.2"),),
+    name="videos.list_languages",
+)
+_VIDEOS_LIST_PRIVACIES = Endpoint(
+    "GET", "/api/v1/videos/privacies", "json", model=dict[str, str], name="videos.list_privacies"
+)
 _VIDEOS_UPDATE = Endpoint(
     "PUT",
     "/api/v1/videos/{id}",
     "none",
     body="multipart",
     files=frozenset(["previewfile", "thumbnailfile"]),
+    name="videos.update",
 )
-_VIDEOS_GET = Endpoint("GET", "/api/v1/videos/{id}", "json", model=m.VideoDetails)
-_VIDEOS_DELETE = Endpoint("DELETE", "/api/v1/videos/{id}", "none")
-_VIDEOS_ADD_VIEW = Endpoint("POST", "/api/v1/videos/{id}/views", "none", body="json")
+_VIDEOS_GET = Endpoint(
+    "GET", "/api/v1/videos/{id}", "json", model=m.VideoDetails, name="videos.get"
+)
+_VIDEOS_DELETE = Endpoint("DELETE", "/api/v1/videos/{id}", "none", name="videos.delete")
+_VIDEOS_ADD_VIEW = Endpoint(
+    "POST", "/api/v1/videos/{id}/views", "none", body="json", name="videos.add_view"
+)
 _VIDEOS_STATS_GET_OVERALL = Endpoint(
-    "GET", "/api/v1/videos/{id}/stats/overall", "json", model=m.VideoStatsOverall
+    "GET",
+    "/api/v1/videos/{id}/stats/overall",
+    "json",
+    model=m.VideoStatsOverall,
+    name="videos.stats.get_overall",
 )
 _VIDEOS_STATS_GET_USER_AGENT = Endpoint(
-    "GET", "/api/v1/videos/{id}/stats/user-agent", "json", model=m.VideoStatsUserAgent
+    "GET",
+    "/api/v1/videos/{id}/stats/user-agent",
+    "json",
+    model=m.VideoStatsUserAgent,
+    since="8.0",
+    name="videos.stats.get_user_agent",
 )
 _VIDEOS_STATS_GET_RETENTION = Endpoint(
-    "GET", "/api/v1/videos/{id}/stats/retention", "json", model=m.VideoStatsRetention
+    "GET",
+    "/api/v1/videos/{id}/stats/retention",
+    "json",
+    model=m.VideoStatsRetention,
+    name="videos.stats.get_retention",
 )
 _VIDEOS_STATS_GET_TIMESERIES = Endpoint(
-    "GET", "/api/v1/videos/{id}/stats/timeseries/{metric}", "json", model=m.VideoStatsTimeserie
+    "GET",
+    "/api/v1/videos/{id}/stats/timeseries/{metric}",
+    "json",
+    model=m.VideoStatsTimeserie,
+    name="videos.stats.get_timeseries",
 )
 _VIDEOS_UPLOAD_LEGACY = Endpoint(
     "POST",
@@ -367,6 +751,8 @@ _VIDEOS_UPLOAD_LEGACY = Endpoint(
     model=m.VideoUploadResponse,
     body="multipart",
     files=frozenset(["previewfile", "thumbnailfile", "videofile"]),
+    since_args=(("generateTranscription", "6.2"),),
+    name="videos.upload_legacy",
 )
 _VIDEOS_UPLOAD_RESUMABLE_INIT = Endpoint(
     "POST",
@@ -374,11 +760,20 @@ _VIDEOS_UPLOAD_RESUMABLE_INIT = Endpoint(
     "none",
     body="multipart",
     files=frozenset(["previewfile", "thumbnailfile"]),
+    since_args=(("generateTranscription", "6.2"),),
+    name="videos.upload_resumable_init",
 )
 _VIDEOS_UPLOAD_RESUMABLE_CHUNK = Endpoint(
-    "PUT", "/api/v1/videos/upload-resumable", "json", model=m.VideoUploadResponse, body="octet"
+    "PUT",
+    "/api/v1/videos/upload-resumable",
+    "json",
+    model=m.VideoUploadResponse,
+    body="octet",
+    name="videos.upload_resumable_chunk",
 )
-_VIDEOS_UPLOAD_RESUMABLE_CANCEL = Endpoint("DELETE", "/api/v1/videos/upload-resumable", "none")
+_VIDEOS_UPLOAD_RESUMABLE_CANCEL = Endpoint(
+    "DELETE", "/api/v1/videos/upload-resumable", "none", name="videos.upload_resumable_cancel"
+)
 _VIDEOS_IMPORTS_CREATE = Endpoint(
     "POST",
     "/api/v1/videos/imports",
@@ -386,10 +781,18 @@ _VIDEOS_IMPORTS_CREATE = Endpoint(
     model=m.VideoUploadResponse,
     body="multipart",
     files=frozenset(["previewfile", "thumbnailfile"]),
+    since_args=(("generateTranscription", "6.2"),),
+    name="videos.imports.create",
 )
-_VIDEOS_IMPORTS_CANCEL = Endpoint("POST", "/api/v1/videos/imports/{id}/cancel", "none")
-_VIDEOS_IMPORTS_RETRY = Endpoint("POST", "/api/v1/videos/imports/{id}/retry", "none")
-_VIDEOS_IMPORTS_DELETE = Endpoint("DELETE", "/api/v1/videos/imports/{id}", "none")
+_VIDEOS_IMPORTS_CANCEL = Endpoint(
+    "POST", "/api/v1/videos/imports/{id}/cancel", "none", name="videos.imports.cancel"
+)
+_VIDEOS_IMPORTS_RETRY = Endpoint(
+    "POST", "/api/v1/videos/imports/{id}/retry", "none", since="8.0", name="videos.imports.retry"
+)
+_VIDEOS_IMPORTS_DELETE = Endpoint(
+    "DELETE", "/api/v1/videos/imports/{id}", "none", name="videos.imports.delete"
+)
 _VIDEOS_LIVE_CREATE = Endpoint(
     "POST",
     "/api/v1/videos/live",
@@ -397,54 +800,128 @@ _VIDEOS_LIVE_CREATE = Endpoint(
     model=m.VideoUploadResponse,
     body="multipart",
     files=frozenset(["previewfile", "thumbnailfile"]),
+    name="videos.live.create",
 )
-_VIDEOS_LIVE_GET = Endpoint("GET", "/api/v1/videos/live/{id}", "json", model=m.LiveVideoResponse)
-_VIDEOS_LIVE_UPDATE = Endpoint("PUT", "/api/v1/videos/live/{id}", "none", body="json")
+_VIDEOS_LIVE_GET = Endpoint(
+    "GET", "/api/v1/videos/live/{id}", "json", model=m.LiveVideoResponse, name="videos.live.get"
+)
+_VIDEOS_LIVE_UPDATE = Endpoint(
+    "PUT", "/api/v1/videos/live/{id}", "none", body="json", name="videos.live.update"
+)
 _VIDEOS_LIVE_LIST_SESSIONS = Endpoint(
-    "GET", "/api/v1/videos/live/{id}/sessions", "json", model=m.VideosLiveListSessionsResponse
+    "GET",
+    "/api/v1/videos/live/{id}/sessions",
+    "json",
+    model=m.VideosLiveListSessionsResponse,
+    name="videos.live.list_sessions",
 )
 _VIDEOS_LIVE_GET_REPLAY_SESSION = Endpoint(
-    "GET", "/api/v1/videos/{id}/live-session", "json", model=m.LiveVideoSessionResponse
+    "GET",
+    "/api/v1/videos/{id}/live-session",
+    "json",
+    model=m.LiveVideoSessionResponse,
+    name="videos.live.get_replay_session",
 )
-_VIDEOS_SOURCE_GET = Endpoint("GET", "/api/v1/videos/{id}/source", "json", model=m.VideoSource)
-_VIDEOS_SOURCE_DELETE_FILE = Endpoint("DELETE", "/api/v1/videos/{id}/source/file", "none")
+_VIDEOS_SOURCE_GET = Endpoint(
+    "GET", "/api/v1/videos/{id}/source", "json", model=m.VideoSource, name="videos.source.get"
+)
+_VIDEOS_SOURCE_DELETE_FILE = Endpoint(
+    "DELETE", "/api/v1/videos/{id}/source/file", "none", name="videos.source.delete_file"
+)
 _VIDEOS_SOURCE_REPLACE_RESUMABLE_INIT = Endpoint(
-    "POST", "/api/v1/videos/{id}/source/replace-resumable", "none", body="json"
+    "POST",
+    "/api/v1/videos/{id}/source/replace-resumable",
+    "none",
+    body="json",
+    since="6.0",
+    name="videos.source.replace_resumable_init",
 )
 _VIDEOS_SOURCE_REPLACE_RESUMABLE_CHUNK = Endpoint(
-    "PUT", "/api/v1/videos/{id}/source/replace-resumable", "none", body="octet"
+    "PUT",
+    "/api/v1/videos/{id}/source/replace-resumable",
+    "none",
+    body="octet",
+    since="6.0",
+    name="videos.source.replace_resumable_chunk",
 )
 _VIDEOS_SOURCE_REPLACE_RESUMABLE_CANCEL = Endpoint(
-    "DELETE", "/api/v1/videos/{id}/source/replace-resumable", "none"
+    "DELETE",
+    "/api/v1/videos/{id}/source/replace-resumable",
+    "none",
+    since="6.0",
+    name="videos.source.replace_resumable_cancel",
 )
-_ME_LIST_ABUSES = Endpoint("GET", "/api/v1/users/me/abuses", "json", page_item=m.Abuse)
-_ABUSES_LIST = Endpoint("GET", "/api/v1/abuses", "json", page_item=m.Abuse)
+_ME_LIST_ABUSES = Endpoint(
+    "GET", "/api/v1/users/me/abuses", "json", page_item=m.Abuse, name="me.list_abuses"
+)
+_ABUSES_LIST = Endpoint("GET", "/api/v1/abuses", "json", page_item=m.Abuse, name="abuses.list")
 _ABUSES_CREATE = Endpoint(
-    "POST", "/api/v1/abuses", "json", model=m.AbusesCreateResponse, body="json"
+    "POST",
+    "/api/v1/abuses",
+    "json",
+    model=m.AbusesCreateResponse,
+    body="json",
+    name="abuses.create",
 )
-_ABUSES_UPDATE = Endpoint("PUT", "/api/v1/abuses/{abuseId}", "none", body="json")
-_ABUSES_DELETE = Endpoint("DELETE", "/api/v1/abuses/{abuseId}", "none")
+_ABUSES_UPDATE = Endpoint(
+    "PUT", "/api/v1/abuses/{abuseId}", "none", body="json", name="abuses.update"
+)
+_ABUSES_DELETE = Endpoint("DELETE", "/api/v1/abuses/{abuseId}", "none", name="abuses.delete")
 _ABUSES_LIST_MESSAGES = Endpoint(
-    "GET", "/api/v1/abuses/{abuseId}/messages", "json", model=m.AbusesListMessagesResponse
+    "GET",
+    "/api/v1/abuses/{abuseId}/messages",
+    "json",
+    model=m.AbusesListMessagesResponse,
+    name="abuses.list_messages",
 )
-_ABUSES_CREATE_MESSAGE = Endpoint("POST", "/api/v1/abuses/{abuseId}/messages", "none", body="json")
+_ABUSES_CREATE_MESSAGE = Endpoint(
+    "POST",
+    "/api/v1/abuses/{abuseId}/messages",
+    "json",
+    model=m.AbusesCreateMessageResponse,
+    body="json",
+    name="abuses.create_message",
+)
 _ABUSES_DELETE_MESSAGE = Endpoint(
-    "DELETE", "/api/v1/abuses/{abuseId}/messages/{abuseMessageId}", "none"
+    "DELETE",
+    "/api/v1/abuses/{abuseId}/messages/{abuseMessageId}",
+    "none",
+    name="abuses.delete_message",
 )
-_VIDEOS_BLOCKS_CREATE = Endpoint("POST", "/api/v1/videos/{id}/blacklist", "none", body="json")
-_VIDEOS_BLOCKS_UPDATE = Endpoint("PUT", "/api/v1/videos/{id}/blacklist", "none", body="json")
-_VIDEOS_BLOCKS_DELETE = Endpoint("DELETE", "/api/v1/videos/{id}/blacklist", "none")
+_VIDEOS_BLOCKS_CREATE = Endpoint(
+    "POST", "/api/v1/videos/{id}/blacklist", "none", body="json", name="videos.blocks.create"
+)
+_VIDEOS_BLOCKS_UPDATE = Endpoint(
+    "PUT", "/api/v1/videos/{id}/blacklist", "none", body="json", name="videos.blocks.update"
+)
+_VIDEOS_BLOCKS_DELETE = Endpoint(
+    "DELETE", "/api/v1/videos/{id}/blacklist", "none", name="videos.blocks.delete"
+)
 _VIDEOS_BLOCKS_LIST = Endpoint(
-    "GET", "/api/v1/videos/blacklist", "json", page_item=m.VideoBlacklist
+    "GET", "/api/v1/videos/blacklist", "json", page_item=m.VideoBlacklist, name="videos.blocks.list"
 )
 _VIDEOS_LIST_STORYBOARDS = Endpoint(
-    "GET", "/api/v1/videos/{id}/storyboards", "json", model=m.VideosListStoryboardsResponse
+    "GET",
+    "/api/v1/videos/{id}/storyboards",
+    "json",
+    model=m.VideosListStoryboardsResponse,
+    since="6.0",
+    name="videos.list_storyboards",
 )
 _VIDEOS_CAPTIONS_LIST = Endpoint(
-    "GET", "/api/v1/videos/{id}/captions", "json", model=m.VideosCaptionsListResponse
+    "GET",
+    "/api/v1/videos/{id}/captions",
+    "json",
+    model=m.VideosCaptionsListResponse,
+    name="videos.captions.list",
 )
 _VIDEOS_CAPTIONS_GENERATE = Endpoint(
-    "POST", "/api/v1/videos/{id}/captions/generate", "none", body="json"
+    "POST",
+    "/api/v1/videos/{id}/captions/generate",
+    "none",
+    body="json",
+    since="6.2",
+    name="videos.captions.generate",
 )
 _VIDEOS_CAPTIONS_UPLOAD = Endpoint(
     "PUT",
@@ -452,65 +929,154 @@ _VIDEOS_CAPTIONS_UPLOAD = Endpoint(
     "none",
     body="multipart",
     files=frozenset(["captionfile"]),
+    name="videos.captions.upload",
 )
 _VIDEOS_CAPTIONS_DELETE = Endpoint(
-    "DELETE", "/api/v1/videos/{id}/captions/{captionLanguage}", "none"
+    "DELETE",
+    "/api/v1/videos/{id}/captions/{captionLanguage}",
+    "none",
+    name="videos.captions.delete",
 )
 _VIDEOS_CHAPTERS_GET = Endpoint(
-    "GET", "/api/v1/videos/{id}/chapters", "json", model=m.VideoChapters
+    "GET",
+    "/api/v1/videos/{id}/chapters",
+    "json",
+    model=m.VideoChapters,
+    since="6.0",
+    name="videos.chapters.get",
 )
-_VIDEOS_CHAPTERS_UPDATE = Endpoint("PUT", "/api/v1/videos/{id}/chapters", "none", body="json")
+_VIDEOS_CHAPTERS_UPDATE = Endpoint(
+    "PUT",
+    "/api/v1/videos/{id}/chapters",
+    "none",
+    body="json",
+    since="6.0",
+    name="videos.chapters.update",
+)
 _VIDEOS_EMBED_PRIVACY_GET = Endpoint(
-    "GET", "/api/v1/videos/{id}/embed-privacy", "json", model=m.VideosEmbedPrivacyGetResponse
+    "GET",
+    "/api/v1/videos/{id}/embed-privacy",
+    "json",
+    model=m.VideosEmbedPrivacyGetResponse,
+    since="8.1",
+    name="videos.embed_privacy.get",
 )
 _VIDEOS_EMBED_PRIVACY_UPDATE = Endpoint(
-    "PUT", "/api/v1/videos/{id}/embed-privacy", "none", body="json"
+    "PUT",
+    "/api/v1/videos/{id}/embed-privacy",
+    "none",
+    body="json",
+    since="8.1",
+    name="videos.embed_privacy.update",
 )
 _VIDEOS_EMBED_PRIVACY_CHECK_DOMAIN = Endpoint(
     "GET",
     "/api/v1/videos/{id}/embed-privacy/allowed",
     "json",
     model=m.VideosEmbedPrivacyCheckDomainResponse,
+    since="8.1",
+    name="videos.embed_privacy.check_domain",
 )
 _VIDEOS_PASSWORDS_LIST = Endpoint(
-    "GET", "/api/v1/videos/{id}/passwords", "json", page_item=m.VideoPassword
+    "GET",
+    "/api/v1/videos/{id}/passwords",
+    "json",
+    page_item=m.VideoPassword,
+    since="6.0",
+    name="videos.passwords.list",
 )
-_VIDEOS_PASSWORDS_UPDATE = Endpoint("PUT", "/api/v1/videos/{id}/passwords", "none", body="json")
-_VIDEOS_PASSWORDS_CREATE = Endpoint("POST", "/api/v1/videos/{id}/passwords", "none", body="json")
-_VIDEOS_PASSWORDS_DELETE = Endpoint("DELETE", "/api/v1/videos/{id}/passwords/{passwordId}", "none")
+_VIDEOS_PASSWORDS_UPDATE = Endpoint(
+    "PUT",
+    "/api/v1/videos/{id}/passwords",
+    "none",
+    body="json",
+    since="6.0",
+    name="videos.passwords.update",
+)
+_VIDEOS_PASSWORDS_CREATE = Endpoint(
+    "POST",
+    "/api/v1/videos/{id}/passwords",
+    "none",
+    body="json",
+    since="8.0",
+    name="videos.passwords.create",
+)
+_VIDEOS_PASSWORDS_DELETE = Endpoint(
+    "DELETE",
+    "/api/v1/videos/{id}/passwords/{passwordId}",
+    "none",
+    since="6.0",
+    name="videos.passwords.delete",
+)
 _VIDEO_CHANNELS_LIST = Endpoint(
-    "GET", "/api/v1/video-channels", "json", page_item=m.VideoChannelsListItem
+    "GET",
+    "/api/v1/video-channels",
+    "json",
+    page_item=m.VideoChannelsListItem,
+    name="video_channels.list",
 )
 _VIDEO_CHANNELS_CREATE = Endpoint(
-    "POST", "/api/v1/video-channels", "json", model=m.VideoChannelsCreateResponse, body="json"
+    "POST",
+    "/api/v1/video-channels",
+    "json",
+    model=m.VideoChannelsCreateResponse,
+    body="json",
+    name="video_channels.create",
 )
 _VIDEO_CHANNELS_GET = Endpoint(
-    "GET", "/api/v1/video-channels/{channelHandle}", "json", model=m.VideoChannel
+    "GET",
+    "/api/v1/video-channels/{channelHandle}",
+    "json",
+    model=m.VideoChannel,
+    name="video_channels.get",
 )
 _VIDEO_CHANNELS_UPDATE = Endpoint(
-    "PUT", "/api/v1/video-channels/{channelHandle}", "none", body="json"
+    "PUT",
+    "/api/v1/video-channels/{channelHandle}",
+    "none",
+    body="json",
+    name="video_channels.update",
 )
-_VIDEO_CHANNELS_DELETE = Endpoint("DELETE", "/api/v1/video-channels/{channelHandle}", "none")
+_VIDEO_CHANNELS_DELETE = Endpoint(
+    "DELETE", "/api/v1/video-channels/{channelHandle}", "none", name="video_channels.delete"
+)
 _VIDEO_CHANNELS_LIST_VIDEOS = Endpoint(
-    "GET", "/api/v1/video-channels/{channelHandle}/videos", "json", page_item=m.Video
+    "GET",
+    "/api/v1/video-channels/{channelHandle}/videos",
+    "json",
+    page_item=m.Video,
+    since_args=(("autoTagOneOf", "6.2"), ("hasWebVideoFiles", "6.0"), ("stateOneOf", "8.2")),
+    name="video_channels.list_videos",
 )
 _VIDEO_CHANNELS_LIST_ACTIVITIES = Endpoint(
     "GET",
     "/api/v1/video-channels/{channelHandle}/activities",
     "json",
     page_item=m.VideoChannelsListActivitiesItem,
+    since="8.0",
+    name="video_channels.list_activities",
 )
 _VIDEO_CHANNELS_LIST_PLAYLISTS = Endpoint(
     "GET",
     "/api/v1/video-channels/{channelHandle}/video-playlists",
     "json",
     page_item=m.VideoPlaylist,
+    name="video_channels.list_playlists",
 )
 _VIDEO_CHANNELS_REORDER_PLAYLISTS = Endpoint(
-    "POST", "/api/v1/video-channels/{channelHandle}/video-playlists/reorder", "none", body="json"
+    "POST",
+    "/api/v1/video-channels/{channelHandle}/video-playlists/reorder",
+    "none",
+    body="json",
+    since="7.0",
+    name="video_channels.reorder_playlists",
 )
 _VIDEO_CHANNELS_LIST_FOLLOWERS = Endpoint(
-    "GET", "/api/v1/video-channels/{channelHandle}/followers", "json", page_item=m.Follow
+    "GET",
+    "/api/v1/video-channels/{channelHandle}/followers",
+    "json",
+    page_item=m.Follow,
+    name="video_channels.list_followers",
 )
 _VIDEO_CHANNELS_SET_AVATAR = Endpoint(
     "POST",
@@ -519,9 +1085,13 @@ _VIDEO_CHANNELS_SET_AVATAR = Endpoint(
     model=m.VideoChannelsSetAvatarResponse,
     body="multipart",
     files=frozenset(["avatarfile"]),
+    name="video_channels.set_avatar",
 )
 _VIDEO_CHANNELS_DELETE_AVATAR = Endpoint(
-    "DELETE", "/api/v1/video-channels/{channelHandle}/avatar", "none"
+    "DELETE",
+    "/api/v1/video-channels/{channelHandle}/avatar",
+    "none",
+    name="video_channels.delete_avatar",
 )
 _VIDEO_CHANNELS_SET_BANNER = Endpoint(
     "POST",
@@ -530,31 +1100,63 @@ _VIDEO_CHANNELS_SET_BANNER = Endpoint(
     model=m.VideoChannelsSetBannerResponse,
     body="multipart",
     files=frozenset(["bannerfile"]),
+    name="video_channels.set_banner",
 )
 _VIDEO_CHANNELS_DELETE_BANNER = Endpoint(
-    "DELETE", "/api/v1/video-channels/{channelHandle}/banner", "none"
+    "DELETE",
+    "/api/v1/video-channels/{channelHandle}/banner",
+    "none",
+    name="video_channels.delete_banner",
 )
 _VIDEO_CHANNELS_IMPORT_VIDEOS = Endpoint(
-    "POST", "/api/v1/video-channels/{channelHandle}/import-videos", "none", body="json"
+    "POST",
+    "/api/v1/video-channels/{channelHandle}/import-videos",
+    "none",
+    body="json",
+    name="video_channels.import_videos",
 )
 _CHANNEL_SYNCS_CREATE = Endpoint(
-    "POST", "/api/v1/video-channel-syncs", "json", model=m.ChannelSyncsCreateResponse, body="json"
+    "POST",
+    "/api/v1/video-channel-syncs",
+    "json",
+    model=m.ChannelSyncsCreateResponse,
+    body="json",
+    name="channel_syncs.create",
 )
-_CHANNEL_SYNCS_DELETE = Endpoint("DELETE", "/api/v1/video-channel-syncs/{channelSyncId}", "none")
+_CHANNEL_SYNCS_DELETE = Endpoint(
+    "DELETE", "/api/v1/video-channel-syncs/{channelSyncId}", "none", name="channel_syncs.delete"
+)
 _CHANNEL_SYNCS_TRIGGER = Endpoint(
-    "POST", "/api/v1/video-channel-syncs/{channelSyncId}/sync", "none"
+    "POST",
+    "/api/v1/video-channel-syncs/{channelSyncId}/sync",
+    "none",
+    since="7.0",
+    name="channel_syncs.trigger",
 )
 _PLAYER_SETTINGS_GET_VIDEO = Endpoint(
-    "GET", "/api/v1/player-settings/videos/{id}", "json", model=m.PlayerVideoSettings
+    "GET",
+    "/api/v1/player-settings/videos/{id}",
+    "json",
+    model=m.PlayerVideoSettings,
+    since="8.0",
+    name="player_settings.get_video",
 )
 _PLAYER_SETTINGS_UPDATE_VIDEO = Endpoint(
-    "PUT", "/api/v1/player-settings/videos/{id}", "json", model=m.PlayerVideoSettings, body="json"
+    "PUT",
+    "/api/v1/player-settings/videos/{id}",
+    "json",
+    model=m.PlayerVideoSettings,
+    body="json",
+    since="8.0",
+    name="player_settings.update_video",
 )
 _PLAYER_SETTINGS_GET_CHANNEL = Endpoint(
     "GET",
     "/api/v1/player-settings/video-channels/{channelHandle}",
     "json",
     model=m.PlayerChannelSettings,
+    since="8.0",
+    name="player_settings.get_channel",
 )
 _PLAYER_SETTINGS_UPDATE_CHANNEL = Endpoint(
     "PUT",
@@ -562,12 +1164,18 @@ _PLAYER_SETTINGS_UPDATE_CHANNEL = Endpoint(
     "json",
     model=m.PlayerChannelSettings,
     body="json",
+    since="8.0",
+    name="player_settings.update_channel",
 )
 _VIDEO_PLAYLISTS_LIST_PRIVACIES = Endpoint(
-    "GET", "/api/v1/video-playlists/privacies", "json", model=dict[str, str]
+    "GET",
+    "/api/v1/video-playlists/privacies",
+    "json",
+    model=dict[str, str],
+    name="video_playlists.list_privacies",
 )
 _VIDEO_PLAYLISTS_LIST = Endpoint(
-    "GET", "/api/v1/video-playlists", "json", page_item=m.VideoPlaylist
+    "GET", "/api/v1/video-playlists", "json", page_item=m.VideoPlaylist, name="video_playlists.list"
 )
 _VIDEO_PLAYLISTS_CREATE = Endpoint(
     "POST",
@@ -576,9 +1184,14 @@ _VIDEO_PLAYLISTS_CREATE = Endpoint(
     model=m.VideoPlaylistsCreateResponse,
     body="multipart",
     files=frozenset(["thumbnailfile"]),
+    name="video_playlists.create",
 )
 _VIDEO_PLAYLISTS_GET = Endpoint(
-    "GET", "/api/v1/video-playlists/{playlistId}", "json", model=m.VideoPlaylist
+    "GET",
+    "/api/v1/video-playlists/{playlistId}",
+    "json",
+    model=m.VideoPlaylist,
+    name="video_playlists.get",
 )
 _VIDEO_PLAYLISTS_UPDATE = Endpoint(
     "PUT",
@@ -586,13 +1199,17 @@ _VIDEO_PLAYLISTS_UPDATE = Endpoint(
     "none",
     body="multipart",
     files=frozenset(["thumbnailfile"]),
+    name="video_playlists.update",
 )
-_VIDEO_PLAYLISTS_DELETE = Endpoint("DELETE", "/api/v1/video-playlists/{playlistId}", "none")
+_VIDEO_PLAYLISTS_DELETE = Endpoint(
+    "DELETE", "/api/v1/video-playlists/{playlistId}", "none", name="video_playlists.delete"
+)
 _VIDEO_PLAYLISTS_ELEMENTS_LIST = Endpoint(
     "GET",
     "/api/v1/video-playlists/{playlistId}/videos",
     "json",
     page_item=m.VideoPlaylistsElementsListItem,
+    name="video_playlists.elements.list",
 )
 _VIDEO_PLAYLISTS_ELEMENTS_CREATE = Endpoint(
     "POST",
@@ -600,36 +1217,72 @@ _VIDEO_PLAYLISTS_ELEMENTS_CREATE = Endpoint(
     "json",
     model=m.VideoPlaylistsElementsCreateResponse,
     body="json",
+    name="video_playlists.elements.create",
 )
 _VIDEO_PLAYLISTS_ELEMENTS_REORDER = Endpoint(
-    "POST", "/api/v1/video-playlists/{playlistId}/videos/reorder", "none", body="json"
+    "POST",
+    "/api/v1/video-playlists/{playlistId}/videos/reorder",
+    "none",
+    body="json",
+    name="video_playlists.elements.reorder",
 )
 _VIDEO_PLAYLISTS_ELEMENTS_UPDATE = Endpoint(
-    "PUT", "/api/v1/video-playlists/{playlistId}/videos/{playlistElementId}", "none", body="json"
+    "PUT",
+    "/api/v1/video-playlists/{playlistId}/videos/{playlistElementId}",
+    "none",
+    body="json",
+    name="video_playlists.elements.update",
 )
 _VIDEO_PLAYLISTS_ELEMENTS_DELETE = Endpoint(
-    "DELETE", "/api/v1/video-playlists/{playlistId}/videos/{playlistElementId}", "none"
+    "DELETE",
+    "/api/v1/video-playlists/{playlistId}/videos/{playlistElementId}",
+    "none",
+    name="video_playlists.elements.delete",
 )
 _ME_CHECK_VIDEOS_IN_PLAYLISTS = Endpoint(
     "GET",
     "/api/v1/users/me/video-playlists/videos-exist",
     "json",
-    model=m.MeCheckVideosInPlaylistsResponse,
+    model=dict[str, tuple[m.MeCheckVideosInPlaylistsResponseValueItem, ...]],
+    name="me.check_videos_in_playlists",
 )
 _ACCOUNTS_LIST_PLAYLISTS = Endpoint(
-    "GET", "/api/v1/accounts/{name}/video-playlists", "json", page_item=m.VideoPlaylist
+    "GET",
+    "/api/v1/accounts/{name}/video-playlists",
+    "json",
+    page_item=m.VideoPlaylist,
+    since_args=(("channelNameOneOf", "8.0"), ("includeCollaborations", "8.0")),
+    name="accounts.list_playlists",
 )
 _ACCOUNTS_LIST_CHANNELS = Endpoint(
-    "GET", "/api/v1/accounts/{name}/video-channels", "json", page_item=m.AccountsListChannelsItem
+    "GET",
+    "/api/v1/accounts/{name}/video-channels",
+    "json",
+    page_item=m.AccountsListChannelsItem,
+    since_args=(("includeCollaborations", "8.0"),),
+    name="accounts.list_channels",
 )
 _CHANNEL_SYNCS_LIST = Endpoint(
-    "GET", "/api/v1/accounts/{name}/video-channel-syncs", "json", page_item=m.VideoChannelSync
+    "GET",
+    "/api/v1/accounts/{name}/video-channel-syncs",
+    "json",
+    page_item=m.VideoChannelSync,
+    since_args=(("includeCollaborations", "8.0"),),
+    name="channel_syncs.list",
 )
 _ACCOUNTS_LIST_RATINGS = Endpoint(
-    "GET", "/api/v1/accounts/{name}/ratings", "json", page_item=m.VideoRating
+    "GET",
+    "/api/v1/accounts/{name}/ratings",
+    "json",
+    page_item=m.VideoRating,
+    name="accounts.list_ratings",
 )
 _VIDEOS_COMMENTS_LIST_THREADS = Endpoint(
-    "GET", "/api/v1/videos/{id}/comment-threads", "json", page_item=m.VideoComment
+    "GET",
+    "/api/v1/videos/{id}/comment-threads",
+    "json",
+    page_item=m.VideoComment,
+    name="videos.comments.list_threads",
 )
 _VIDEOS_COMMENTS_CREATE_THREAD = Endpoint(
     "POST",
@@ -637,18 +1290,30 @@ _VIDEOS_COMMENTS_CREATE_THREAD = Endpoint(
     "json",
     model=m.CommentThreadPostResponse,
     body="json",
+    name="videos.comments.create_thread",
 )
 _VIDEOS_COMMENTS_GET_THREAD = Endpoint(
-    "GET", "/api/v1/videos/{id}/comment-threads/{threadId}", "json", model=m.VideoCommentThreadTree
+    "GET",
+    "/api/v1/videos/{id}/comment-threads/{threadId}",
+    "json",
+    model=m.VideoCommentThreadTree,
+    name="videos.comments.get_thread",
 )
 _VIDEOS_COMMENTS_LIST_REPLIES = Endpoint(
     "GET",
     "/api/v1/videos/{id}/comments/{commentId}/replies",
     "json",
     page_item=m.VideoCommentThreadTree,
+    since="8.3",
+    name="videos.comments.list_replies",
 )
 _VIDEOS_COMMENTS_LIST = Endpoint(
-    "GET", "/api/v1/videos/comments", "json", model=m.VideosCommentsListResponse
+    "GET",
+    "/api/v1/videos/comments",
+    "json",
+    model=m.VideosCommentsListResponse,
+    since_args=(("autoTagOneOf", "6.2"), ("includeMuted", "8.2")),
+    name="videos.comments.list",
 )
 _VIDEOS_COMMENTS_REPLY = Endpoint(
     "POST",
@@ -656,59 +1321,137 @@ _VIDEOS_COMMENTS_REPLY = Endpoint(
     "json",
     model=m.CommentThreadPostResponse,
     body="json",
+    name="videos.comments.reply",
 )
-_VIDEOS_COMMENTS_DELETE = Endpoint("DELETE", "/api/v1/videos/{id}/comments/{commentId}", "none")
+_VIDEOS_COMMENTS_DELETE = Endpoint(
+    "DELETE", "/api/v1/videos/{id}/comments/{commentId}", "none", name="videos.comments.delete"
+)
 _VIDEOS_COMMENTS_APPROVE = Endpoint(
-    "POST", "/api/v1/videos/{id}/comments/{commentId}/approve", "none"
+    "POST",
+    "/api/v1/videos/{id}/comments/{commentId}/approve",
+    "none",
+    since="6.2",
+    name="videos.comments.approve",
 )
-_VIDEOS_RATE = Endpoint("PUT", "/api/v1/videos/{id}/rate", "none", body="json")
-_VIDEOS_FILES_DELETE_HLS = Endpoint("DELETE", "/api/v1/videos/{id}/hls", "none")
-_VIDEOS_FILES_DELETE_WEB_VIDEOS = Endpoint("DELETE", "/api/v1/videos/{id}/web-videos", "none")
+_VIDEOS_RATE = Endpoint("PUT", "/api/v1/videos/{id}/rate", "none", body="json", name="videos.rate")
+_VIDEOS_FILES_DELETE_HLS = Endpoint(
+    "DELETE", "/api/v1/videos/{id}/hls", "none", name="videos.files.delete_hls"
+)
+_VIDEOS_FILES_DELETE_WEB_VIDEOS = Endpoint(
+    "DELETE",
+    "/api/v1/videos/{id}/web-videos",
+    "none",
+    since="6.0",
+    name="videos.files.delete_web_videos",
+)
 _VIDEOS_CREATE_TRANSCODING_JOB = Endpoint(
-    "POST", "/api/v1/videos/{id}/transcoding", "none", body="json"
+    "POST",
+    "/api/v1/videos/{id}/transcoding",
+    "none",
+    body="json",
+    name="videos.create_transcoding_job",
 )
-_SEARCH_VIDEOS = Endpoint("GET", "/api/v1/search/videos", "json", page_item=m.Video)
+_SEARCH_VIDEOS = Endpoint(
+    "GET",
+    "/api/v1/search/videos",
+    "json",
+    page_item=m.Video,
+    since_args=(("autoTagOneOf", "6.2"), ("hasWebVideoFiles", "6.0"), ("stateOneOf", "8.2")),
+    name="search.videos",
+)
 _SEARCH_CHANNELS = Endpoint(
-    "GET", "/api/v1/search/video-channels", "json", page_item=m.SearchChannelsItem
+    "GET",
+    "/api/v1/search/video-channels",
+    "json",
+    page_item=m.SearchChannelsItem,
+    name="search.channels",
 )
 _SEARCH_PLAYLISTS = Endpoint(
-    "GET", "/api/v1/search/video-playlists", "json", page_item=m.VideoPlaylist
+    "GET",
+    "/api/v1/search/video-playlists",
+    "json",
+    page_item=m.VideoPlaylist,
+    name="search.playlists",
 )
-_BLOCKLIST_GET_STATUS = Endpoint("GET", "/api/v1/blocklist/status", "json", model=m.BlockStatus)
+_BLOCKLIST_GET_STATUS = Endpoint(
+    "GET", "/api/v1/blocklist/status", "json", model=m.BlockStatus, name="blocklist.get_status"
+)
 _ME_BLOCKLIST_LIST_ACCOUNTS = Endpoint(
-    "GET", "/api/v1/users/me/blocklist/accounts", "json", page_item=m.AccountBlock
+    "GET",
+    "/api/v1/users/me/blocklist/accounts",
+    "json",
+    page_item=m.AccountBlock,
+    name="me.blocklist.list_accounts",
 )
 _ME_BLOCKLIST_BLOCK_ACCOUNT = Endpoint(
-    "POST", "/api/v1/users/me/blocklist/accounts", "none", body="json"
+    "POST",
+    "/api/v1/users/me/blocklist/accounts",
+    "none",
+    body="json",
+    name="me.blocklist.block_account",
 )
 _ME_BLOCKLIST_UNBLOCK_ACCOUNT = Endpoint(
-    "DELETE", "/api/v1/users/me/blocklist/accounts/{accountName}", "none"
+    "DELETE",
+    "/api/v1/users/me/blocklist/accounts/{accountName}",
+    "none",
+    name="me.blocklist.unblock_account",
 )
 _ME_BLOCKLIST_LIST_SERVERS = Endpoint(
-    "GET", "/api/v1/users/me/blocklist/servers", "json", page_item=m.ServerBlock
+    "GET",
+    "/api/v1/users/me/blocklist/servers",
+    "json",
+    page_item=m.ServerBlock,
+    name="me.blocklist.list_servers",
 )
 _ME_BLOCKLIST_BLOCK_SERVER = Endpoint(
-    "POST", "/api/v1/users/me/blocklist/servers", "none", body="json"
+    "POST",
+    "/api/v1/users/me/blocklist/servers",
+    "none",
+    body="json",
+    name="me.blocklist.block_server",
 )
 _ME_BLOCKLIST_UNBLOCK_SERVER = Endpoint(
-    "DELETE", "/api/v1/users/me/blocklist/servers/{host}", "none"
+    "DELETE",
+    "/api/v1/users/me/blocklist/servers/{host}",
+    "none",
+    name="me.blocklist.unblock_server",
 )
 _BLOCKLIST_LIST_ACCOUNTS = Endpoint(
-    "GET", "/api/v1/server/blocklist/accounts", "json", page_item=m.AccountBlock
+    "GET",
+    "/api/v1/server/blocklist/accounts",
+    "json",
+    page_item=m.AccountBlock,
+    name="blocklist.list_accounts",
 )
 _BLOCKLIST_BLOCK_ACCOUNT = Endpoint(
-    "POST", "/api/v1/server/blocklist/accounts", "none", body="json"
+    "POST", "/api/v1/server/blocklist/accounts", "none", body="json", name="blocklist.block_account"
 )
 _BLOCKLIST_UNBLOCK_ACCOUNT = Endpoint(
-    "DELETE", "/api/v1/server/blocklist/accounts/{accountName}", "none"
+    "DELETE",
+    "/api/v1/server/blocklist/accounts/{accountName}",
+    "none",
+    name="blocklist.unblock_account",
 )
 _BLOCKLIST_LIST_SERVERS = Endpoint(
-    "GET", "/api/v1/server/blocklist/servers", "json", page_item=m.ServerBlock
+    "GET",
+    "/api/v1/server/blocklist/servers",
+    "json",
+    page_item=m.ServerBlock,
+    name="blocklist.list_servers",
 )
-_BLOCKLIST_BLOCK_SERVER = Endpoint("POST", "/api/v1/server/blocklist/servers", "none", body="json")
-_BLOCKLIST_UNBLOCK_SERVER = Endpoint("DELETE", "/api/v1/server/blocklist/servers/{host}", "none")
+_BLOCKLIST_BLOCK_SERVER = Endpoint(
+    "POST", "/api/v1/server/blocklist/servers", "none", body="json", name="blocklist.block_server"
+)
+_BLOCKLIST_UNBLOCK_SERVER = Endpoint(
+    "DELETE", "/api/v1/server/blocklist/servers/{host}", "none", name="blocklist.unblock_server"
+)
 _BLOCKLIST_SUBSCRIPTIONS_LIST = Endpoint(
-    "GET", "/api/v1/server/blocklist/subscriptions", "json", page_item=m.BlocklistSubscription
+    "GET",
+    "/api/v1/server/blocklist/subscriptions",
+    "json",
+    page_item=m.BlocklistSubscription,
+    since="8.3",
+    name="blocklist.subscriptions.list",
 )
 _BLOCKLIST_SUBSCRIPTIONS_CREATE = Endpoint(
     "POST",
@@ -716,71 +1459,157 @@ _BLOCKLIST_SUBSCRIPTIONS_CREATE = Endpoint(
     "json",
     model=m.BlocklistSubscription,
     body="json",
+    since="8.3",
+    name="blocklist.subscriptions.create",
 )
 _BLOCKLIST_SUBSCRIPTIONS_DELETE = Endpoint(
-    "DELETE", "/api/v1/server/blocklist/subscriptions/{id}", "none"
+    "DELETE",
+    "/api/v1/server/blocklist/subscriptions/{id}",
+    "none",
+    since="8.3",
+    name="blocklist.subscriptions.delete",
 )
 _BLOCKLIST_GET_PUBLIC_LOG = Endpoint(
-    "GET", "/api/v1/server/blocklist/public-log", "json", model=m.AutoMuteList
+    "GET",
+    "/api/v1/server/blocklist/public-log",
+    "json",
+    model=m.AutoMuteList,
+    since="8.3",
+    name="blocklist.get_public_log",
 )
 _SERVER_REDUNDANCY_UPDATE_POLICY = Endpoint(
-    "PUT", "/api/v1/server/redundancy/{host}", "none", body="json"
+    "PUT",
+    "/api/v1/server/redundancy/{host}",
+    "none",
+    body="json",
+    name="server.redundancy.update_policy",
 )
 _SERVER_REDUNDANCY_LIST = Endpoint(
-    "GET", "/api/v1/server/redundancy/videos", "json", page_item=m.VideoRedundancy
+    "GET",
+    "/api/v1/server/redundancy/videos",
+    "json",
+    page_item=m.VideoRedundancy,
+    name="server.redundancy.list",
 )
 _SERVER_REDUNDANCY_MIRROR_VIDEO = Endpoint(
-    "POST", "/api/v1/server/redundancy/videos", "none", body="json"
+    "POST",
+    "/api/v1/server/redundancy/videos",
+    "none",
+    body="json",
+    name="server.redundancy.mirror_video",
 )
 _SERVER_REDUNDANCY_DELETE = Endpoint(
-    "DELETE", "/api/v1/server/redundancy/videos/{redundancyId}", "none"
+    "DELETE",
+    "/api/v1/server/redundancy/videos/{redundancyId}",
+    "none",
+    name="server.redundancy.delete",
 )
-_SERVER_GET_STATS = Endpoint("GET", "/api/v1/server/stats", "json", model=m.ServerStats)
-_SERVER_CONTACT = Endpoint("POST", "/api/v1/server/contact", "none", body="json")
-_SERVER_GET_DEBUG = Endpoint("GET", "/api/v1/server/debug", "json", model=m.ServerGetDebugResponse)
+_SERVER_GET_STATS = Endpoint(
+    "GET", "/api/v1/server/stats", "json", model=m.ServerStats, name="server.get_stats"
+)
+_SERVER_CONTACT = Endpoint(
+    "POST", "/api/v1/server/contact", "none", body="json", name="server.contact"
+)
+_SERVER_GET_DEBUG = Endpoint(
+    "GET", "/api/v1/server/debug", "json", model=m.ServerGetDebugResponse, name="server.get_debug"
+)
 _SERVER_RUN_DEBUG_COMMAND = Endpoint(
-    "POST", "/api/v1/server/debug/run-command", "none", body="json"
+    "POST", "/api/v1/server/debug/run-command", "none", body="json", name="server.run_debug_command"
 )
-_SERVER_LOGS_SEND_CLIENT_LOG = Endpoint("POST", "/api/v1/server/logs/client", "none", body="json")
-_SERVER_LOGS_LIST = Endpoint("GET", "/api/v1/server/logs", "json", model=tuple[str, ...])
+_SERVER_LOGS_SEND_CLIENT_LOG = Endpoint(
+    "POST", "/api/v1/server/logs/client", "none", body="json", name="server.logs.send_client_log"
+)
+_SERVER_LOGS_LIST = Endpoint(
+    "GET", "/api/v1/server/logs", "json", model=tuple[dict[str, Any], ...], name="server.logs.list"
+)
 _SERVER_LOGS_LIST_AUDIT = Endpoint(
-    "GET", "/api/v1/server/audit-logs", "json", model=tuple[str, ...]
+    "GET",
+    "/api/v1/server/audit-logs",
+    "json",
+    model=tuple[dict[str, Any], ...],
+    name="server.logs.list_audit",
 )
-_PLUGINS_LIST = Endpoint("GET", "/api/v1/plugins", "json", page_item=m.Plugin)
-_PLUGINS_LIST_AVAILABLE = Endpoint("GET", "/api/v1/plugins/available", "json", page_item=m.Plugin)
-_PLUGINS_INSTALL = Endpoint("POST", "/api/v1/plugins/install", "none", body="json")
-_PLUGINS_UPGRADE = Endpoint("POST", "/api/v1/plugins/update", "none", body="json")
-_PLUGINS_UNINSTALL = Endpoint("POST", "/api/v1/plugins/uninstall", "none", body="json")
-_PLUGINS_GET = Endpoint("GET", "/api/v1/plugins/{npmName}", "json", model=m.Plugin)
+_PLUGINS_LIST = Endpoint("GET", "/api/v1/plugins", "json", page_item=m.Plugin, name="plugins.list")
+_PLUGINS_LIST_AVAILABLE = Endpoint(
+    "GET", "/api/v1/plugins/available", "json", page_item=m.Plugin, name="plugins.list_available"
+)
+_PLUGINS_INSTALL = Endpoint(
+    "POST", "/api/v1/plugins/install", "none", body="json", name="plugins.install"
+)
+_PLUGINS_UPGRADE = Endpoint(
+    "POST", "/api/v1/plugins/update", "none", body="json", name="plugins.upgrade"
+)
+_PLUGINS_UNINSTALL = Endpoint(
+    "POST", "/api/v1/plugins/uninstall", "none", body="json", name="plugins.uninstall"
+)
+_PLUGINS_GET = Endpoint(
+    "GET", "/api/v1/plugins/{npmName}", "json", model=m.Plugin, name="plugins.get"
+)
 _PLUGINS_UPDATE_SETTINGS = Endpoint(
-    "PUT", "/api/v1/plugins/{npmName}/settings", "none", body="json"
+    "PUT", "/api/v1/plugins/{npmName}/settings", "none", body="json", name="plugins.update_settings"
 )
 _PLUGINS_GET_PUBLIC_SETTINGS = Endpoint(
-    "GET", "/api/v1/plugins/{npmName}/public-settings", "json", model=dict[str, Any]
+    "GET",
+    "/api/v1/plugins/{npmName}/public-settings",
+    "json",
+    model=dict[str, Any],
+    name="plugins.get_public_settings",
 )
 _PLUGINS_GET_REGISTERED_SETTINGS = Endpoint(
-    "GET", "/api/v1/plugins/{npmName}/registered-settings", "json", model=dict[str, Any]
+    "GET",
+    "/api/v1/plugins/{npmName}/registered-settings",
+    "json",
+    model=dict[str, Any],
+    name="plugins.get_registered_settings",
 )
 _VIDEOS_STATS_CREATE_PLAYBACK_METRICS = Endpoint(
-    "POST", "/api/v1/metrics/playback", "none", body="json"
+    "POST",
+    "/api/v1/metrics/playback",
+    "none",
+    body="json",
+    name="videos.stats.create_playback_metrics",
 )
 _RUNNERS_REGISTRATION_TOKENS_GENERATE = Endpoint(
-    "POST", "/api/v1/runners/registration-tokens/generate", "none"
+    "POST",
+    "/api/v1/runners/registration-tokens/generate",
+    "none",
+    name="runners.registration_tokens.generate",
 )
 _RUNNERS_REGISTRATION_TOKENS_DELETE = Endpoint(
-    "DELETE", "/api/v1/runners/registration-tokens/{registrationTokenId}", "none"
+    "DELETE",
+    "/api/v1/runners/registration-tokens/{registrationTokenId}",
+    "none",
+    name="runners.registration_tokens.delete",
 )
 _RUNNERS_REGISTRATION_TOKENS_LIST = Endpoint(
-    "GET", "/api/v1/runners/registration-tokens", "json", page_item=m.RunnerRegistrationToken
+    "GET",
+    "/api/v1/runners/registration-tokens",
+    "json",
+    page_item=m.RunnerRegistrationToken,
+    name="runners.registration_tokens.list",
 )
 _RUNNERS_REGISTER = Endpoint(
-    "POST", "/api/v1/runners/register", "json", model=m.RunnersRegisterResponse, body="json"
+    "POST",
+    "/api/v1/runners/register",
+    "json",
+    model=m.RunnersRegisterResponse,
+    body="json",
+    name="runners.register",
 )
-_RUNNERS_UNREGISTER = Endpoint("POST", "/api/v1/runners/unregister", "none", body="json")
-_RUNNERS_DELETE = Endpoint("DELETE", "/api/v1/runners/{runnerId}", "none", body="json")
-_RUNNERS_LIST = Endpoint("GET", "/api/v1/runners", "json", page_item=m.Runner)
+_RUNNERS_UNREGISTER = Endpoint(
+    "POST", "/api/v1/runners/unregister", "none", body="json", name="runners.unregister"
+)
+_RUNNERS_DELETE = Endpoint(
+    "DELETE", "/api/v1/runners/{runnerId}", "none", body="json", name="runners.delete"
+)
+_RUNNERS_LIST = Endpoint("GET", "/api/v1/runners", "json", page_item=m.Runner, name="runners.list")
 _RUNNERS_JOBS_REQUEST = Endpoint(
-    "POST", "/api/v1/runners/jobs/request", "json", model=m.RunnersJobsRequestResponse, body="json"
+    "POST",
+    "/api/v1/runners/jobs/request",
+    "json",
+    model=m.RunnersJobsRequestResponse,
+    body="json",
+    name="runners.jobs.request",
 )
 _RUNNERS_JOBS_ACCEPT = Endpoint(
     "POST",
@@ -788,79 +1617,132 @@ _RUNNERS_JOBS_ACCEPT = Endpoint(
     "json",
     model=m.RunnersJobsAcceptResponse,
     body="json",
+    name="runners.jobs.accept",
 )
-_RUNNERS_JOBS_ABORT = Endpoint("POST", "/api/v1/runners/jobs/{jobUUID}/abort", "none", body="json")
+_RUNNERS_JOBS_ABORT = Endpoint(
+    "POST", "/api/v1/runners/jobs/{jobUUID}/abort", "none", body="json", name="runners.jobs.abort"
+)
 _RUNNERS_JOBS_UPDATE = Endpoint(
-    "POST", "/api/v1/runners/jobs/{jobUUID}/update", "none", body="multipart"
+    "POST",
+    "/api/v1/runners/jobs/{jobUUID}/update",
+    "none",
+    body="multipart",
+    name="runners.jobs.update",
 )
 _RUNNERS_JOBS_REPORT_ERROR = Endpoint(
-    "POST", "/api/v1/runners/jobs/{jobUUID}/error", "none", body="json"
+    "POST",
+    "/api/v1/runners/jobs/{jobUUID}/error",
+    "none",
+    body="json",
+    name="runners.jobs.report_error",
 )
 _RUNNERS_JOBS_REPORT_SUCCESS = Endpoint(
-    "POST", "/api/v1/runners/jobs/{jobUUID}/success", "none", body="multipart"
+    "POST",
+    "/api/v1/runners/jobs/{jobUUID}/success",
+    "none",
+    body="multipart",
+    name="runners.jobs.report_success",
 )
 _RUNNERS_JOBS_DOWNLOAD_MAX_QUALITY_AUDIO = Endpoint(
     "POST",
     "/api/v1/runners/jobs/{jobUUID}/files/videos/{videoIdOrUUID}/max-quality/audio",
-    "bytes",
+    "binary",
     body="json",
+    name="runners.jobs.download_max_quality_audio",
 )
 _RUNNERS_JOBS_DOWNLOAD_MAX_QUALITY_VIDEO = Endpoint(
     "POST",
     "/api/v1/runners/jobs/{jobUUID}/files/videos/{videoIdOrUUID}/max-quality",
-    "bytes",
+    "binary",
     body="json",
+    name="runners.jobs.download_max_quality_video",
 )
 _RUNNERS_JOBS_DOWNLOAD_MAX_QUALITY_THUMBNAIL = Endpoint(
     "POST",
     "/api/v1/runners/jobs/{jobUUID}/files/videos/{videoIdOrUUID}/thumbnails/max-quality",
-    "bytes",
+    "binary",
     body="json",
+    since="8.0",
+    name="runners.jobs.download_max_quality_thumbnail",
 )
 _RUNNERS_JOBS_DOWNLOAD_MAX_QUALITY_PREVIEW = Endpoint(
     "POST",
     "/api/v1/runners/jobs/{jobUUID}/files/videos/{videoIdOrUUID}/previews/max-quality",
-    "bytes",
+    "binary",
     body="json",
+    name="runners.jobs.download_max_quality_preview",
 )
 _RUNNERS_JOBS_DOWNLOAD_STUDIO_TASK_FILE = Endpoint(
     "POST",
     "/api/v1/runners/jobs/{jobUUID}/files/videos/{videoIdOrUUID}/studio/task-files/{filename}",
-    "bytes",
+    "binary",
     body="json",
+    name="runners.jobs.download_studio_task_file",
 )
-_RUNNERS_JOBS_CANCEL = Endpoint("POST", "/api/v1/runners/jobs/{jobUUID}/cancel", "none")
-_RUNNERS_JOBS_DELETE = Endpoint("DELETE", "/api/v1/runners/jobs/{jobUUID}", "none")
-_RUNNERS_JOBS_LIST = Endpoint("GET", "/api/v1/runners/jobs", "json", page_item=m.RunnerJobAdmin)
+_RUNNERS_JOBS_CANCEL = Endpoint(
+    "POST", "/api/v1/runners/jobs/{jobUUID}/cancel", "none", name="runners.jobs.cancel"
+)
+_RUNNERS_JOBS_DELETE = Endpoint(
+    "DELETE", "/api/v1/runners/jobs/{jobUUID}", "none", name="runners.jobs.delete"
+)
+_RUNNERS_JOBS_LIST = Endpoint(
+    "GET", "/api/v1/runners/jobs", "json", page_item=m.RunnerJobAdmin, name="runners.jobs.list"
+)
 _AUTOMATIC_TAGS_GET_ACCOUNT_COMMENT_POLICIES = Endpoint(
     "GET",
     "/api/v1/automatic-tags/policies/accounts/{accountName}/comments",
     "json",
     model=m.CommentAutoTagPolicies,
+    since="6.2",
+    name="automatic_tags.get_account_comment_policies",
 )
 _AUTOMATIC_TAGS_UPDATE_ACCOUNT_COMMENT_POLICIES = Endpoint(
-    "PUT", "/api/v1/automatic-tags/policies/accounts/{accountName}/comments", "none", body="json"
+    "PUT",
+    "/api/v1/automatic-tags/policies/accounts/{accountName}/comments",
+    "none",
+    body="json",
+    since="6.2",
+    name="automatic_tags.update_account_comment_policies",
 )
 _AUTOMATIC_TAGS_GET_ACCOUNT_AVAILABLE = Endpoint(
     "GET",
     "/api/v1/automatic-tags/accounts/{accountName}/available",
     "json",
     model=m.AutomaticTagAvailable,
+    since="6.2",
+    name="automatic_tags.get_account_available",
 )
 _AUTOMATIC_TAGS_GET_SERVER_AVAILABLE = Endpoint(
-    "GET", "/api/v1/automatic-tags/server/available", "json", model=m.AutomaticTagAvailable
+    "GET",
+    "/api/v1/automatic-tags/server/available",
+    "json",
+    model=m.AutomaticTagAvailable,
+    since="6.2",
+    name="automatic_tags.get_server_available",
 )
 _AUTOMATIC_TAGS_GET_SERVER_VIDEO_POLICIES = Endpoint(
-    "GET", "/api/v1/automatic-tags/policies/server/videos", "json", model=m.VideoAutoTagPolicies
+    "GET",
+    "/api/v1/automatic-tags/policies/server/videos",
+    "json",
+    model=m.VideoAutoTagPolicies,
+    since="8.3",
+    name="automatic_tags.get_server_video_policies",
 )
 _AUTOMATIC_TAGS_UPDATE_SERVER_VIDEO_POLICIES = Endpoint(
-    "PUT", "/api/v1/automatic-tags/policies/server/videos", "none", body="json"
+    "PUT",
+    "/api/v1/automatic-tags/policies/server/videos",
+    "none",
+    body="json",
+    since="8.3",
+    name="automatic_tags.update_server_video_policies",
 )
 _WATCHED_WORDS_LIST_ACCOUNT_LISTS = Endpoint(
     "GET",
     "/api/v1/watched-words/accounts/{accountName}/lists",
     "json",
     model=m.WatchedWordsListAccountListsResponse,
+    since="6.2",
+    name="watched_words.list_account_lists",
 )
 _WATCHED_WORDS_CREATE_ACCOUNT_LIST = Endpoint(
     "POST",
@@ -868,15 +1750,31 @@ _WATCHED_WORDS_CREATE_ACCOUNT_LIST = Endpoint(
     "json",
     model=m.WatchedWordsCreateAccountListResponse,
     body="json",
+    since="6.2",
+    name="watched_words.create_account_list",
 )
 _WATCHED_WORDS_UPDATE_ACCOUNT_LIST = Endpoint(
-    "PUT", "/api/v1/watched-words/accounts/{accountName}/lists/{listId}", "none", body="json"
+    "PUT",
+    "/api/v1/watched-words/accounts/{accountName}/lists/{listId}",
+    "none",
+    body="json",
+    since="6.2",
+    name="watched_words.update_account_list",
 )
 _WATCHED_WORDS_DELETE_ACCOUNT_LIST = Endpoint(
-    "DELETE", "/api/v1/watched-words/accounts/{accountName}/lists/{listId}", "none"
+    "DELETE",
+    "/api/v1/watched-words/accounts/{accountName}/lists/{listId}",
+    "none",
+    since="6.2",
+    name="watched_words.delete_account_list",
 )
 _WATCHED_WORDS_LIST_SERVER_LISTS = Endpoint(
-    "GET", "/api/v1/watched-words/server/lists", "json", model=m.WatchedWordsListServerListsResponse
+    "GET",
+    "/api/v1/watched-words/server/lists",
+    "json",
+    model=m.WatchedWordsListServerListsResponse,
+    since="6.2",
+    name="watched_words.list_server_lists",
 )
 _WATCHED_WORDS_CREATE_SERVER_LIST = Endpoint(
     "POST",
@@ -884,18 +1782,31 @@ _WATCHED_WORDS_CREATE_SERVER_LIST = Endpoint(
     "json",
     model=m.WatchedWordsCreateServerListResponse,
     body="json",
+    since="6.2",
+    name="watched_words.create_server_list",
 )
 _WATCHED_WORDS_UPDATE_SERVER_LIST = Endpoint(
-    "PUT", "/api/v1/watched-words/server/lists/{listId}", "none", body="json"
+    "PUT",
+    "/api/v1/watched-words/server/lists/{listId}",
+    "none",
+    body="json",
+    since="6.2",
+    name="watched_words.update_server_list",
 )
 _WATCHED_WORDS_DELETE_SERVER_LIST = Endpoint(
-    "DELETE", "/api/v1/watched-words/server/lists/{listId}", "none"
+    "DELETE",
+    "/api/v1/watched-words/server/lists/{listId}",
+    "none",
+    since="6.2",
+    name="watched_words.delete_server_list",
 )
 _WATCHED_WORDS_LIST_ACCOUNT_SUBSCRIPTIONS = Endpoint(
     "GET",
     "/api/v1/watched-words/accounts/{accountName}/subscriptions",
     "json",
     page_item=m.WatchedWordsSubscription,
+    since="8.3",
+    name="watched_words.list_account_subscriptions",
 )
 _WATCHED_WORDS_CREATE_ACCOUNT_SUBSCRIPTION = Endpoint(
     "POST",
@@ -903,15 +1814,23 @@ _WATCHED_WORDS_CREATE_ACCOUNT_SUBSCRIPTION = Endpoint(
     "json",
     model=m.WatchedWordsSubscription,
     body="json",
+    since="8.3",
+    name="watched_words.create_account_subscription",
 )
 _WATCHED_WORDS_DELETE_ACCOUNT_SUBSCRIPTION = Endpoint(
-    "DELETE", "/api/v1/watched-words/accounts/{accountName}/subscriptions/{id}", "none"
+    "DELETE",
+    "/api/v1/watched-words/accounts/{accountName}/subscriptions/{id}",
+    "none",
+    since="8.3",
+    name="watched_words.delete_account_subscription",
 )
 _WATCHED_WORDS_LIST_SERVER_SUBSCRIPTIONS = Endpoint(
     "GET",
     "/api/v1/watched-words/server/subscriptions",
     "json",
     page_item=m.WatchedWordsSubscription,
+    since="8.3",
+    name="watched_words.list_server_subscriptions",
 )
 _WATCHED_WORDS_CREATE_SERVER_SUBSCRIPTION = Endpoint(
     "POST",
@@ -919,21 +1838,39 @@ _WATCHED_WORDS_CREATE_SERVER_SUBSCRIPTION = Endpoint(
     "json",
     model=m.WatchedWordsSubscription,
     body="json",
+    since="8.3",
+    name="watched_words.create_server_subscription",
 )
 _WATCHED_WORDS_DELETE_SERVER_SUBSCRIPTION = Endpoint(
-    "DELETE", "/api/v1/watched-words/server/subscriptions/{id}", "none"
+    "DELETE",
+    "/api/v1/watched-words/server/subscriptions/{id}",
+    "none",
+    since="8.3",
+    name="watched_words.delete_server_subscription",
 )
 _CLIENT_CONFIG_UPDATE_LANGUAGE = Endpoint(
-    "POST", "/api/v1/client-config/update-language", "none", body="json"
+    "POST",
+    "/api/v1/client-config/update-language",
+    "none",
+    body="json",
+    since="7.0",
+    name="client_config.update_language",
 )
 _CLIENT_CONFIG_UPDATE_INTERFACE_LANGUAGE = Endpoint(
-    "POST", "/api/v1/client-config/update-interface-language", "none", body="json"
+    "POST",
+    "/api/v1/client-config/update-interface-language",
+    "none",
+    body="json",
+    since="7.0",
+    name="client_config.update_interface_language",
 )
 _VIDEO_CHANNELS_COLLABORATORS_LIST = Endpoint(
     "GET",
     "/api/v1/video-channels/{channelHandle}/collaborators",
     "json",
     model=m.VideoChannelsCollaboratorsListResponse,
+    since="8.0",
+    name="video_channels.collaborators.list",
 )
 _VIDEO_CHANNELS_COLLABORATORS_INVITE = Endpoint(
     "POST",
@@ -941,27 +1878,46 @@ _VIDEO_CHANNELS_COLLABORATORS_INVITE = Endpoint(
     "json",
     model=m.VideoChannelsCollaboratorsInviteResponse,
     body="json",
+    since="8.0",
+    name="video_channels.collaborators.invite",
 )
 _VIDEO_CHANNELS_COLLABORATORS_ACCEPT = Endpoint(
-    "POST", "/api/v1/video-channels/{channelHandle}/collaborators/{collaboratorId}/accept", "none"
+    "POST",
+    "/api/v1/video-channels/{channelHandle}/collaborators/{collaboratorId}/accept",
+    "none",
+    since="8.0",
+    name="video_channels.collaborators.accept",
 )
 _VIDEO_CHANNELS_COLLABORATORS_REJECT = Endpoint(
-    "POST", "/api/v1/video-channels/{channelHandle}/collaborators/{collaboratorId}/reject", "none"
+    "POST",
+    "/api/v1/video-channels/{channelHandle}/collaborators/{collaboratorId}/reject",
+    "none",
+    since="8.0",
+    name="video_channels.collaborators.reject",
 )
 _VIDEO_CHANNELS_COLLABORATORS_DELETE = Endpoint(
-    "DELETE", "/api/v1/video-channels/{channelHandle}/collaborators/{collaboratorId}", "none"
+    "DELETE",
+    "/api/v1/video-channels/{channelHandle}/collaborators/{collaboratorId}",
+    "none",
+    since="8.0",
+    name="video_channels.collaborators.delete",
 )
 
 
 class BlocklistSubscriptionsResource(Resource):
     """Remote blocklists the server subscribes to."""
 
-    async def create(self, *, url: str) -> m.BlocklistSubscription:
+    async def create(self, *, url: str) -> m.BlocklistSubscription | None:
         """Add a server blocklist subscription
 
         ``POST /api/v1/server/blocklist/subscriptions``
+
+        Needs PeerTube >= 8.3: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.BlocklistSubscription = await self._call(
+        result: m.BlocklistSubscription | None = await self._call(
             _BLOCKLIST_SUBSCRIPTIONS_CREATE, (), body={"url": url}
         )
         return result
@@ -970,6 +1926,9 @@ class BlocklistSubscriptionsResource(Resource):
         """Delete a server blocklist subscription
 
         ``DELETE /api/v1/server/blocklist/subscriptions/{id}``
+
+        Needs PeerTube >= 8.3: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(_BLOCKLIST_SUBSCRIPTIONS_DELETE, (id,))
 
@@ -985,6 +1944,9 @@ class BlocklistSubscriptionsResource(Resource):
         """List server blocklist subscriptions
 
         ``GET /api/v1/server/blocklist/subscriptions``
+
+        Needs PeerTube >= 8.3: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
 
         ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
         per request; ``limit`` stops early.
@@ -1127,7 +2089,7 @@ class MeNotificationsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        type_one_of: Sequence[int] | NotGiven = NOT_GIVEN,
+        type_one_of: Sequence[m.UserNotificationType | int] | NotGiven = NOT_GIVEN,
         unread: bool | NotGiven = NOT_GIVEN,
         sort: str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Notification]:
@@ -1164,24 +2126,30 @@ class MeNotificationsResource(Resource):
     async def update_settings(
         self,
         *,
-        abuse_as_moderator: int | NotGiven = NOT_GIVEN,
-        video_auto_blacklist_as_moderator: int | NotGiven = NOT_GIVEN,
-        new_user_registration: int | NotGiven = NOT_GIVEN,
-        new_video_from_subscription: int | NotGiven = NOT_GIVEN,
-        blacklist_on_my_video: int | NotGiven = NOT_GIVEN,
-        my_video_published: int | NotGiven = NOT_GIVEN,
-        my_video_import_finished: int | NotGiven = NOT_GIVEN,
-        comment_mention: int | NotGiven = NOT_GIVEN,
-        new_comment_on_my_video: int | NotGiven = NOT_GIVEN,
-        new_follow: int | NotGiven = NOT_GIVEN,
-        new_instance_follower: int | NotGiven = NOT_GIVEN,
-        auto_instance_following: int | NotGiven = NOT_GIVEN,
-        abuse_state_change: int | NotGiven = NOT_GIVEN,
-        abuse_new_message: int | NotGiven = NOT_GIVEN,
-        new_peer_tube_version: int | NotGiven = NOT_GIVEN,
-        new_plugin_version: int | NotGiven = NOT_GIVEN,
-        my_video_studio_edition_finished: int | NotGiven = NOT_GIVEN,
-        my_video_transcription_generated: int | NotGiven = NOT_GIVEN,
+        abuse_as_moderator: m.UserNotificationSettingValue | int | NotGiven = NOT_GIVEN,
+        video_auto_blacklist_as_moderator: m.UserNotificationSettingValue
+        | int
+        | NotGiven = NOT_GIVEN,
+        new_user_registration: m.UserNotificationSettingValue | int | NotGiven = NOT_GIVEN,
+        new_video_from_subscription: m.UserNotificationSettingValue | int | NotGiven = NOT_GIVEN,
+        blacklist_on_my_video: m.UserNotificationSettingValue | int | NotGiven = NOT_GIVEN,
+        my_video_published: m.UserNotificationSettingValue | int | NotGiven = NOT_GIVEN,
+        my_video_import_finished: m.UserNotificationSettingValue | int | NotGiven = NOT_GIVEN,
+        comment_mention: m.UserNotificationSettingValue | int | NotGiven = NOT_GIVEN,
+        new_comment_on_my_video: m.UserNotificationSettingValue | int | NotGiven = NOT_GIVEN,
+        new_follow: m.UserNotificationSettingValue | int | NotGiven = NOT_GIVEN,
+        new_instance_follower: m.UserNotificationSettingValue | int | NotGiven = NOT_GIVEN,
+        auto_instance_following: m.UserNotificationSettingValue | int | NotGiven = NOT_GIVEN,
+        abuse_state_change: m.UserNotificationSettingValue | int | NotGiven = NOT_GIVEN,
+        abuse_new_message: m.UserNotificationSettingValue | int | NotGiven = NOT_GIVEN,
+        new_peer_tube_version: m.UserNotificationSettingValue | int | NotGiven = NOT_GIVEN,
+        new_plugin_version: m.UserNotificationSettingValue | int | NotGiven = NOT_GIVEN,
+        my_video_studio_edition_finished: m.UserNotificationSettingValue
+        | int
+        | NotGiven = NOT_GIVEN,
+        my_video_transcription_generated: m.UserNotificationSettingValue
+        | int
+        | NotGiven = NOT_GIVEN,
     ) -> None:
         """Update my notification settings
 
@@ -1254,7 +2222,7 @@ class MeSubscriptionsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.MeSubscriptionsListSort | str | NotGiven = NOT_GIVEN,
+        sort: m.MySubscriptionSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.MeSubscriptionsListItem]:
         """List my user subscriptions
 
@@ -1274,7 +2242,7 @@ class MeSubscriptionsResource(Resource):
         count: int | None = None,
         limit: int | None = None,
         skip_count: bool | NotGiven = NOT_GIVEN,
-        sort: m.AccountsListVideosSort | str | NotGiven = NOT_GIVEN,
+        sort: m.VideosSort | str | NotGiven = NOT_GIVEN,
         nsfw: bool | NotGiven = NOT_GIVEN,
         nsfw_flags_included: int | NotGiven = NOT_GIVEN,
         nsfw_flags_excluded: int | NotGiven = NOT_GIVEN,
@@ -1286,13 +2254,13 @@ class MeSubscriptionsResource(Resource):
         tags_one_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
         tags_all_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
         is_local: bool | NotGiven = NOT_GIVEN,
-        include: int | NotGiven = NOT_GIVEN,
+        include: m.VideoInclude | int | NotGiven = NOT_GIVEN,
         has_hls_files: bool | NotGiven = NOT_GIVEN,
         has_web_video_files: bool | NotGiven = NOT_GIVEN,
         host: str | NotGiven = NOT_GIVEN,
         auto_tag_one_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
-        state_one_of: int | Sequence[int] | NotGiven = NOT_GIVEN,
-        privacy_one_of: int | NotGiven = NOT_GIVEN,
+        state_one_of: m.VideoState | int | Sequence[m.VideoState | int] | NotGiven = NOT_GIVEN,
+        privacy_one_of: m.VideoPrivacy | int | NotGiven = NOT_GIVEN,
         exclude_already_watched: bool | NotGiven = NOT_GIVEN,
         search: str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Video]:
@@ -1302,6 +2270,14 @@ class MeSubscriptionsResource(Resource):
 
         ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
         per request; ``limit`` stops early.
+
+        Args:
+        - is_local: (PeerTube >= 4.0)
+        - has_hls_files: (PeerTube >= 4.0)
+        - has_web_video_files: (PeerTube >= 6.0)
+        - auto_tag_one_of: (PeerTube >= 6.2)
+        - state_one_of: (PeerTube >= 8.2)
+        - privacy_one_of: (PeerTube >= 4.0)
         """
         return self._list(
             _ME_SUBSCRIPTIONS_LIST_VIDEOS,
@@ -1350,12 +2326,16 @@ class RunnersJobsResource(Resource):
             body={"runnerToken": runner_token, "jobToken": job_token, "reason": reason},
         )
 
-    async def accept(self, job_uuid: str, *, runner_token: str) -> m.RunnersJobsAcceptResponse:
+    async def accept(
+        self, job_uuid: str, *, runner_token: str
+    ) -> m.RunnersJobsAcceptResponse | None:
         """Accept job
 
         ``POST /api/v1/runners/jobs/{jobUUID}/accept``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.RunnersJobsAcceptResponse = await self._call(
+        result: m.RunnersJobsAcceptResponse | None = await self._call(
             _RUNNERS_JOBS_ACCEPT, (job_uuid,), body={"runnerToken": runner_token}
         )
         return result
@@ -1374,77 +2354,201 @@ class RunnersJobsResource(Resource):
         """
         await self._call(_RUNNERS_JOBS_DELETE, (job_uuid,))
 
+    @overload
     async def download_max_quality_audio(
-        self, job_uuid: str, video_id_or_uuid: int | str, *, runner_token: str, job_token: str
-    ) -> bytes:
+        self,
+        job_uuid: str,
+        video_id_or_uuid: int | str,
+        *,
+        runner_token: str,
+        job_token: str,
+        dest: None = None,
+    ) -> bytes: ...
+    @overload
+    async def download_max_quality_audio(
+        self,
+        job_uuid: str,
+        video_id_or_uuid: int | str,
+        *,
+        runner_token: str,
+        job_token: str,
+        dest: str | os.PathLike[str],
+    ) -> Path: ...
+    async def download_max_quality_audio(
+        self,
+        job_uuid: str,
+        video_id_or_uuid: int | str,
+        *,
+        runner_token: str,
+        job_token: str,
+        dest: str | os.PathLike[str] | None = None,
+    ) -> bytes | Path:
         """Download the max-quality audio file for a job video
 
-        ``POST /api/v1/runners/jobs/{jobUUID}/files/videos/{videoIdOrUUID}/max-
-        quality/audio``
+        ``POST
+        /api/v1/runners/jobs/{jobUUID}/files/videos/{videoIdOrUUID}/max-quality/audio``
+
+        Returns the file's bytes, or streams them to ``dest`` and returns its path (a
+        partial file is resumed with ``Range``).
         """
-        result: bytes = await self._call(
+        result: bytes | Path = await self._call(
             _RUNNERS_JOBS_DOWNLOAD_MAX_QUALITY_AUDIO,
             (
                 job_uuid,
                 video_id_or_uuid,
             ),
             body={"runnerToken": runner_token, "jobToken": job_token},
+            dest=dest,
         )
         return result
 
+    @overload
     async def download_max_quality_preview(
-        self, job_uuid: str, video_id_or_uuid: int | str, *, runner_token: str, job_token: str
-    ) -> bytes:
+        self,
+        job_uuid: str,
+        video_id_or_uuid: int | str,
+        *,
+        runner_token: str,
+        job_token: str,
+        dest: None = None,
+    ) -> bytes: ...
+    @overload
+    async def download_max_quality_preview(
+        self,
+        job_uuid: str,
+        video_id_or_uuid: int | str,
+        *,
+        runner_token: str,
+        job_token: str,
+        dest: str | os.PathLike[str],
+    ) -> Path: ...
+    async def download_max_quality_preview(
+        self,
+        job_uuid: str,
+        video_id_or_uuid: int | str,
+        *,
+        runner_token: str,
+        job_token: str,
+        dest: str | os.PathLike[str] | None = None,
+    ) -> bytes | Path:
         """Download the max-quality preview for a job video
 
-        ``POST /api/v1/runners/jobs/{jobUUID}/files/videos/{videoIdOrUUID}/previews/max-
-        quality``
+        ``POST
+        /api/v1/runners/jobs/{jobUUID}/files/videos/{videoIdOrUUID}/previews/max-quality``
+
+        Returns the file's bytes, or streams them to ``dest`` and returns its path (a
+        partial file is resumed with ``Range``).
         """
-        result: bytes = await self._call(
+        result: bytes | Path = await self._call(
             _RUNNERS_JOBS_DOWNLOAD_MAX_QUALITY_PREVIEW,
             (
                 job_uuid,
                 video_id_or_uuid,
             ),
             body={"runnerToken": runner_token, "jobToken": job_token},
+            dest=dest,
         )
         return result
 
+    @overload
     async def download_max_quality_thumbnail(
-        self, job_uuid: str, video_id_or_uuid: int | str, *, runner_token: str, job_token: str
-    ) -> bytes:
+        self,
+        job_uuid: str,
+        video_id_or_uuid: int | str,
+        *,
+        runner_token: str,
+        job_token: str,
+        dest: None = None,
+    ) -> bytes: ...
+    @overload
+    async def download_max_quality_thumbnail(
+        self,
+        job_uuid: str,
+        video_id_or_uuid: int | str,
+        *,
+        runner_token: str,
+        job_token: str,
+        dest: str | os.PathLike[str],
+    ) -> Path: ...
+    async def download_max_quality_thumbnail(
+        self,
+        job_uuid: str,
+        video_id_or_uuid: int | str,
+        *,
+        runner_token: str,
+        job_token: str,
+        dest: str | os.PathLike[str] | None = None,
+    ) -> bytes | Path:
         """Download the max-quality thumbnail for a job video
 
-        ``POST /api/v1/runners/jobs/{jobUUID}/files/videos/{videoIdOrUUID}/thumbnails/max-
-        quality``
+        ``POST
+        /api/v1/runners/jobs/{jobUUID}/files/videos/{videoIdOrUUID}/thumbnails/max-quality``
+
+        Needs PeerTube >= 8.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
+
+        Returns the file's bytes, or streams them to ``dest`` and returns its path (a
+        partial file is resumed with ``Range``).
         """
-        result: bytes = await self._call(
+        result: bytes | Path = await self._call(
             _RUNNERS_JOBS_DOWNLOAD_MAX_QUALITY_THUMBNAIL,
             (
                 job_uuid,
                 video_id_or_uuid,
             ),
             body={"runnerToken": runner_token, "jobToken": job_token},
+            dest=dest,
         )
         return result
 
+    @overload
     async def download_max_quality_video(
-        self, job_uuid: str, video_id_or_uuid: int | str, *, runner_token: str, job_token: str
-    ) -> bytes:
+        self,
+        job_uuid: str,
+        video_id_or_uuid: int | str,
+        *,
+        runner_token: str,
+        job_token: str,
+        dest: None = None,
+    ) -> bytes: ...
+    @overload
+    async def download_max_quality_video(
+        self,
+        job_uuid: str,
+        video_id_or_uuid: int | str,
+        *,
+        runner_token: str,
+        job_token: str,
+        dest: str | os.PathLike[str],
+    ) -> Path: ...
+    async def download_max_quality_video(
+        self,
+        job_uuid: str,
+        video_id_or_uuid: int | str,
+        *,
+        runner_token: str,
+        job_token: str,
+        dest: str | os.PathLike[str] | None = None,
+    ) -> bytes | Path:
         """Download the max-quality video file for a job video
 
         ``POST /api/v1/runners/jobs/{jobUUID}/files/videos/{videoIdOrUUID}/max-quality``
+
+        Returns the file's bytes, or streams them to ``dest`` and returns its path (a
+        partial file is resumed with ``Range``).
         """
-        result: bytes = await self._call(
+        result: bytes | Path = await self._call(
             _RUNNERS_JOBS_DOWNLOAD_MAX_QUALITY_VIDEO,
             (
                 job_uuid,
                 video_id_or_uuid,
             ),
             body={"runnerToken": runner_token, "jobToken": job_token},
+            dest=dest,
         )
         return result
 
+    @overload
     async def download_studio_task_file(
         self,
         job_uuid: str,
@@ -1453,13 +2557,38 @@ class RunnersJobsResource(Resource):
         *,
         runner_token: str,
         job_token: str,
-    ) -> bytes:
+        dest: None = None,
+    ) -> bytes: ...
+    @overload
+    async def download_studio_task_file(
+        self,
+        job_uuid: str,
+        video_id_or_uuid: int | str,
+        filename: str,
+        *,
+        runner_token: str,
+        job_token: str,
+        dest: str | os.PathLike[str],
+    ) -> Path: ...
+    async def download_studio_task_file(
+        self,
+        job_uuid: str,
+        video_id_or_uuid: int | str,
+        filename: str,
+        *,
+        runner_token: str,
+        job_token: str,
+        dest: str | os.PathLike[str] | None = None,
+    ) -> bytes | Path:
         """Download a video studio task file for a job video
 
-        ``POST /api/v1/runners/jobs/{jobUUID}/files/videos/{videoIdOrUUID}/studio/task-
-        files/{filename}``
+        ``POST
+        /api/v1/runners/jobs/{jobUUID}/files/videos/{videoIdOrUUID}/studio/task-files/{filename}``
+
+        Returns the file's bytes, or streams them to ``dest`` and returns its path (a
+        partial file is resumed with ``Range``).
         """
-        result: bytes = await self._call(
+        result: bytes | Path = await self._call(
             _RUNNERS_JOBS_DOWNLOAD_STUDIO_TASK_FILE,
             (
                 job_uuid,
@@ -1467,6 +2596,7 @@ class RunnersJobsResource(Resource):
                 filename,
             ),
             body={"runnerToken": runner_token, "jobToken": job_token},
+            dest=dest,
         )
         return result
 
@@ -1476,9 +2606,9 @@ class RunnersJobsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.RunnersJobsListSort | str | NotGiven = NOT_GIVEN,
+        sort: m.RunnerJobSort | str | NotGiven = NOT_GIVEN,
         search: str | NotGiven = NOT_GIVEN,
-        state_one_of: Sequence[int] | NotGiven = NOT_GIVEN,
+        state_one_of: Sequence[m.RunnerJobState | int] | NotGiven = NOT_GIVEN,
         type_one_of: Sequence[m.RunnerJobType | str] | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.RunnerJobAdmin]:
         """List jobs
@@ -1530,12 +2660,14 @@ class RunnersJobsResource(Resource):
 
     async def request(
         self, *, runner_token: str, job_types: Sequence[str] | NotGiven = NOT_GIVEN
-    ) -> m.RunnersJobsRequestResponse:
+    ) -> m.RunnersJobsRequestResponse | None:
         """Request a new job
 
         ``POST /api/v1/runners/jobs/request``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.RunnersJobsRequestResponse = await self._call(
+        result: m.RunnersJobsRequestResponse | None = await self._call(
             _RUNNERS_JOBS_REQUEST, (), body={"runnerToken": runner_token, "jobTypes": job_types}
         )
         return result
@@ -1588,7 +2720,7 @@ class RunnersRegistrationTokensResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.AccountsListFollowersSort | str | NotGiven = NOT_GIVEN,
+        sort: m.RegistrationTokenSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.RunnerRegistrationToken]:
         """List registration tokens
 
@@ -1642,8 +2774,8 @@ class ServerFollowsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        state: m.FollowState | str | NotGiven = NOT_GIVEN,
-        actor_type: m.ServerFollowsListFollowersActorType | str | NotGiven = NOT_GIVEN,
+        state: m.FollowState2 | str | NotGiven = NOT_GIVEN,
+        actor_type: m.ActorType | str | NotGiven = NOT_GIVEN,
         sort: str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Follow]:
         """List instances following the server
@@ -1668,8 +2800,8 @@ class ServerFollowsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        state: m.FollowState | str | NotGiven = NOT_GIVEN,
-        actor_type: m.ServerFollowsListFollowersActorType | str | NotGiven = NOT_GIVEN,
+        state: m.FollowState2 | str | NotGiven = NOT_GIVEN,
+        actor_type: m.ActorType | str | NotGiven = NOT_GIVEN,
         sort: str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Follow]:
         """List instances followed by the server
@@ -1710,6 +2842,9 @@ class ServerJobsResource(Resource):
         """Cancel a job
 
         ``POST /api/v1/jobs/{jobType}/{jobId}/cancel``
+
+        Needs PeerTube >= 7.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _SERVER_JOBS_CANCEL,
@@ -1763,20 +2898,26 @@ class ServerJobsResource(Resource):
 class ServerLogsResource(Resource):
     """Instance and audit logs, and client log reports."""
 
-    async def list(self) -> tuple[str, ...]:
+    async def list(self) -> tuple[dict[str, Any], ...]:
         """Get instance logs
+
+        Note: the server answers log entries as objects (level, message, timestamp, and
+        fields that vary by entry), the spec documents strings.
 
         ``GET /api/v1/server/logs``
         """
-        result: tuple[str, ...] = await self._call(_SERVER_LOGS_LIST, ())
+        result: tuple[dict[str, Any], ...] = await self._call(_SERVER_LOGS_LIST, ())
         return result
 
-    async def list_audit(self) -> tuple[str, ...]:
+    async def list_audit(self) -> tuple[dict[str, Any], ...]:
         """Get instance audit logs
+
+        Note: the server answers log entries as objects (level, message, timestamp, and
+        fields that vary by entry), the spec documents strings.
 
         ``GET /api/v1/server/audit-logs``
         """
-        result: tuple[str, ...] = await self._call(_SERVER_LOGS_LIST_AUDIT, ())
+        result: tuple[dict[str, Any], ...] = await self._call(_SERVER_LOGS_LIST_AUDIT, ())
         return result
 
     async def send_client_log(
@@ -1824,7 +2965,7 @@ class ServerRedundancyResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.ServerRedundancyListSort | str | NotGiven = NOT_GIVEN,
+        sort: m.VideoRedundanciesSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.VideoRedundancy]:
         """List videos being mirrored
 
@@ -1870,6 +3011,9 @@ class UsersExportsResource(Resource):
         """Delete a user export
 
         ``DELETE /api/v1/users/{userId}/exports/{id}``
+
+        Needs PeerTube >= 6.1: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _USERS_EXPORTS_DELETE,
@@ -1879,22 +3023,33 @@ class UsersExportsResource(Resource):
             ),
         )
 
-    async def list(self, user_id: int) -> m.UsersExportsListResponse:
+    def list(
+        self, user_id: int, *, start: int = 0, count: int | None = None, limit: int | None = None
+    ) -> Paginator[m.UsersExportsListItem]:
         """List user exports
 
+        Note: the server answers {total, data} of exports (the spec documents one export).
+
         ``GET /api/v1/users/{userId}/exports``
+
+        Needs PeerTube >= 6.1: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
+
+        ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
+        per request; ``limit`` stops early.
         """
-        result: m.UsersExportsListResponse = await self._call(_USERS_EXPORTS_LIST, (user_id,))
-        return result
+        return self._list(_USERS_EXPORTS_LIST, (user_id,), start=start, count=count, limit=limit)
 
     async def request(
         self, user_id: int, *, with_video_files: bool | NotGiven = NOT_GIVEN
-    ) -> m.UsersExportsRequestResponse:
+    ) -> m.UsersExportsRequestResponse | None:
         """Request user export
 
         ``POST /api/v1/users/{userId}/exports/request``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.UsersExportsRequestResponse = await self._call(
+        result: m.UsersExportsRequestResponse | None = await self._call(
             _USERS_EXPORTS_REQUEST, (user_id,), body={"withVideoFiles": with_video_files}
         )
         return result
@@ -1907,6 +3062,9 @@ class UsersImportsResource(Resource):
         """Get latest user import
 
         ``GET /api/v1/users/{userId}/imports/latest``
+
+        Needs PeerTube >= 6.1: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         result: m.UsersImportsGetLatestResponse = await self._call(
             _USERS_IMPORTS_GET_LATEST, (user_id,)
@@ -1919,6 +3077,9 @@ class UsersImportsResource(Resource):
         """Cancel the resumable user import
 
         ``DELETE /api/v1/users/{userId}/imports/import-resumable``
+
+        Needs PeerTube >= 6.1: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _USERS_IMPORTS_UPLOAD_RESUMABLE_CANCEL,
@@ -1935,21 +3096,29 @@ class UsersImportsResource(Resource):
         content_range: str,
         content_length: float,
         content: bytes,
-    ) -> None:
+    ) -> m.UsersImportsUploadResumableChunkResponse | None:
         """Send chunk for the resumable user import
 
+        Note: the last chunk answers the import's id (the spec documents 204).
+
         ``PUT /api/v1/users/{userId}/imports/import-resumable``
+
+        Needs PeerTube >= 6.1: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
+
+        Returns None when the server answers without a body (e.g. ``204``).
 
         Args:
         - content: The bytes to send.
         """
-        await self._call(
+        result: m.UsersImportsUploadResumableChunkResponse | None = await self._call(
             _USERS_IMPORTS_UPLOAD_RESUMABLE_CHUNK,
             (user_id,),
             query={"upload_id": upload_id},
             headers={"Content-Range": content_range, "Content-Length": content_length},
             body={"content": content},
         )
+        return result
 
     async def upload_resumable_init(
         self,
@@ -1962,6 +3131,9 @@ class UsersImportsResource(Resource):
         """Initialize the resumable user import
 
         ``POST /api/v1/users/{userId}/imports/import-resumable``
+
+        Needs PeerTube >= 6.1: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _USERS_IMPORTS_UPLOAD_RESUMABLE_INIT,
@@ -1999,12 +3171,17 @@ class UsersTwoFactorResource(Resource):
 
     async def request(
         self, id: int, *, current_password: str | NotGiven = NOT_GIVEN
-    ) -> tuple[m.RequestTwoFactorResponse, ...]:
+    ) -> m.RequestTwoFactorResponse | None:
         """Request two factor auth
 
+        Note: the server answers one object {otpRequest} (the spec documents an array of
+        them).
+
         ``POST /api/v1/users/{id}/two-factor/request``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: tuple[m.RequestTwoFactorResponse, ...] = await self._call(
+        result: m.RequestTwoFactorResponse | None = await self._call(
             _USERS_TWO_FACTOR_REQUEST, (id,), body={"currentPassword": current_password}
         )
         return result
@@ -2016,8 +3193,11 @@ class VideoChannelsCollaboratorsResource(Resource):
     async def accept(self, channel_handle: str, collaborator_id: int) -> None:
         """Accept a collaboration invitation
 
-        ``POST /api/v1/video-
-        channels/{channelHandle}/collaborators/{collaboratorId}/accept``
+        ``POST
+        /api/v1/video-channels/{channelHandle}/collaborators/{collaboratorId}/accept``
+
+        Needs PeerTube >= 8.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _VIDEO_CHANNELS_COLLABORATORS_ACCEPT,
@@ -2031,6 +3211,9 @@ class VideoChannelsCollaboratorsResource(Resource):
         """Remove a channel collaborator
 
         ``DELETE /api/v1/video-channels/{channelHandle}/collaborators/{collaboratorId}``
+
+        Needs PeerTube >= 8.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _VIDEO_CHANNELS_COLLABORATORS_DELETE,
@@ -2042,12 +3225,17 @@ class VideoChannelsCollaboratorsResource(Resource):
 
     async def invite(
         self, channel_handle: str, *, account_handle: str | NotGiven = NOT_GIVEN
-    ) -> m.VideoChannelsCollaboratorsInviteResponse:
+    ) -> m.VideoChannelsCollaboratorsInviteResponse | None:
         """Invite a collaborator
 
         ``POST /api/v1/video-channels/{channelHandle}/collaborators/invite``
+
+        Needs PeerTube >= 8.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.VideoChannelsCollaboratorsInviteResponse = await self._call(
+        result: m.VideoChannelsCollaboratorsInviteResponse | None = await self._call(
             _VIDEO_CHANNELS_COLLABORATORS_INVITE,
             (channel_handle,),
             body={"accountHandle": account_handle},
@@ -2058,6 +3246,9 @@ class VideoChannelsCollaboratorsResource(Resource):
         """List channel collaborators
 
         ``GET /api/v1/video-channels/{channelHandle}/collaborators``
+
+        Needs PeerTube >= 8.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         result: m.VideoChannelsCollaboratorsListResponse = await self._call(
             _VIDEO_CHANNELS_COLLABORATORS_LIST, (channel_handle,)
@@ -2067,8 +3258,11 @@ class VideoChannelsCollaboratorsResource(Resource):
     async def reject(self, channel_handle: str, collaborator_id: int) -> None:
         """Reject a collaboration invitation
 
-        ``POST /api/v1/video-
-        channels/{channelHandle}/collaborators/{collaboratorId}/reject``
+        ``POST
+        /api/v1/video-channels/{channelHandle}/collaborators/{collaboratorId}/reject``
+
+        Needs PeerTube >= 8.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _VIDEO_CHANNELS_COLLABORATORS_REJECT,
@@ -2086,6 +3280,9 @@ class VideoChannelsOwnershipResource(Resource):
         """Accept channel ownership change request
 
         ``POST /api/v1/video-channels/ownership/{id}/accept``
+
+        Needs PeerTube >= 8.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(_VIDEO_CHANNELS_OWNERSHIP_ACCEPT, (id,))
 
@@ -2093,6 +3290,9 @@ class VideoChannelsOwnershipResource(Resource):
         """Delete channel ownership change request
 
         ``DELETE /api/v1/video-channels/ownership/{id}``
+
+        Needs PeerTube >= 8.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(_VIDEO_CHANNELS_OWNERSHIP_DELETE, (id,))
 
@@ -2100,6 +3300,9 @@ class VideoChannelsOwnershipResource(Resource):
         """Request channel ownership change
 
         ``POST /api/v1/video-channels/{channelHandle}/give-ownership``
+
+        Needs PeerTube >= 8.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _VIDEO_CHANNELS_OWNERSHIP_GIVE, (channel_handle,), body={"username": username}
@@ -2111,11 +3314,14 @@ class VideoChannelsOwnershipResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.VideosOwnershipListSort | str | NotGiven = NOT_GIVEN,
+        sort: m.VideoChannelsOwnershipListSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.ChangeOwnership]:
         """List channel ownership changes
 
         ``GET /api/v1/video-channels/ownership``
+
+        Needs PeerTube >= 8.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
 
         ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
         per request; ``limit`` stops early.
@@ -2136,12 +3342,15 @@ class VideoChannelsOwnershipResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        state: int | NotGiven = NOT_GIVEN,
-        sort: m.VideosOwnershipListSort | str | NotGiven = NOT_GIVEN,
+        state: m.ChangeOwnershipState | int | NotGiven = NOT_GIVEN,
+        sort: m.VideoChannelsOwnershipListForChannelSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.ChangeOwnership]:
         """List ownership change requests for a channel
 
         ``GET /api/v1/video-channels/{channelHandle}/ownership``
+
+        Needs PeerTube >= 8.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
 
         ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
         per request; ``limit`` stops early.
@@ -2159,6 +3368,9 @@ class VideoChannelsOwnershipResource(Resource):
         """Refuse channel ownership change request
 
         ``POST /api/v1/video-channels/ownership/{id}/refuse``
+
+        Needs PeerTube >= 8.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(_VIDEO_CHANNELS_OWNERSHIP_REJECT, (id,))
 
@@ -2173,12 +3385,14 @@ class VideoPlaylistsElementsResource(Resource):
         video_id: str | int,
         start_timestamp: int | NotGiven = NOT_GIVEN,
         stop_timestamp: int | NotGiven = NOT_GIVEN,
-    ) -> m.VideoPlaylistsElementsCreateResponse:
+    ) -> m.VideoPlaylistsElementsCreateResponse | None:
         """Add a video in a playlist
 
         ``POST /api/v1/video-playlists/{playlistId}/videos``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.VideoPlaylistsElementsCreateResponse = await self._call(
+        result: m.VideoPlaylistsElementsCreateResponse | None = await self._call(
             _VIDEO_PLAYLISTS_ELEMENTS_CREATE,
             (playlist_id,),
             body={
@@ -2211,6 +3425,9 @@ class VideoPlaylistsElementsResource(Resource):
         limit: int | None = None,
     ) -> Paginator[m.VideoPlaylistsElementsListItem]:
         """List videos of a playlist
+
+        Note: PeerTube 6.3 says what each element is (`type`: regular, deleted, private,
+        unavailable); the video of an element that is not regular is null.
 
         ``GET /api/v1/video-playlists/{playlistId}/videos``
 
@@ -2299,9 +3516,9 @@ class VideosBlocksResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        type: int | NotGiven = NOT_GIVEN,
+        type: m.VideoBlacklistType | int | NotGiven = NOT_GIVEN,
         search: str | NotGiven = NOT_GIVEN,
-        sort: m.VideosBlocksListSort | str | NotGiven = NOT_GIVEN,
+        sort: m.BlacklistsSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.VideoBlacklist]:
         """List video blocks
 
@@ -2357,6 +3574,9 @@ class VideosCaptionsResource(Resource):
         """Generate a video caption
 
         ``POST /api/v1/videos/{id}/captions/generate``
+
+        Needs PeerTube >= 6.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _VIDEOS_CAPTIONS_GENERATE, (id,), body={"forceTranscription": force_transcription}
@@ -2402,6 +3622,9 @@ class VideosChaptersResource(Resource):
         """Get chapters of a video
 
         ``GET /api/v1/videos/{id}/chapters``
+
+        Needs PeerTube >= 6.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         result: m.VideoChapters = await self._call(
             _VIDEOS_CHAPTERS_GET,
@@ -2420,6 +3643,9 @@ class VideosChaptersResource(Resource):
         """Replace video chapters
 
         ``PUT /api/v1/videos/{id}/chapters``
+
+        Needs PeerTube >= 6.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(_VIDEOS_CHAPTERS_UPDATE, (id,), body={"chapters": chapters})
 
@@ -2431,6 +3657,9 @@ class VideosCommentsResource(Resource):
         """Approve a comment
 
         ``POST /api/v1/videos/{id}/comments/{commentId}/approve``
+
+        Needs PeerTube >= 6.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _VIDEOS_COMMENTS_APPROVE,
@@ -2440,12 +3669,16 @@ class VideosCommentsResource(Resource):
             ),
         )
 
-    async def create_thread(self, id: int | str, *, text: str) -> m.CommentThreadPostResponse:
+    async def create_thread(
+        self, id: int | str, *, text: str
+    ) -> m.CommentThreadPostResponse | None:
         """Create a thread
 
         ``POST /api/v1/videos/{id}/comment-threads``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.CommentThreadPostResponse = await self._call(
+        result: m.CommentThreadPostResponse | None = await self._call(
             _VIDEOS_COMMENTS_CREATE_THREAD, (id,), body={"text": text}
         )
         return result
@@ -2503,6 +3736,11 @@ class VideosCommentsResource(Resource):
         """List instance comments
 
         ``GET /api/v1/videos/comments``
+
+        Args:
+        - auto_tag_one_of: (PeerTube >= 6.2)
+        - is_local: (PeerTube >= 4.0)
+        - include_muted: (PeerTube >= 8.2)
         """
         result: m.VideosCommentsListResponse = await self._call(
             _VIDEOS_COMMENTS_LIST,
@@ -2529,7 +3767,7 @@ class VideosCommentsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.VideosCommentsListRepliesSort | str | NotGiven = NOT_GIVEN,
+        sort: m.CommentRepliesSort | str | NotGiven = NOT_GIVEN,
         max_depth: int | NotGiven = NOT_GIVEN,
         replies_per_level: int | NotGiven = NOT_GIVEN,
         x_peertube_video_password: str | NotGiven = NOT_GIVEN,
@@ -2537,6 +3775,9 @@ class VideosCommentsResource(Resource):
         """List replies of a comment
 
         ``GET /api/v1/videos/{id}/comments/{commentId}/replies``
+
+        Needs PeerTube >= 8.3: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
 
         ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
         per request; ``limit`` stops early.
@@ -2561,7 +3802,7 @@ class VideosCommentsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.VideosCommentsListThreadsSort | str | NotGiven = NOT_GIVEN,
+        sort: m.CommentsSort | str | NotGiven = NOT_GIVEN,
         x_peertube_video_password: str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.VideoComment]:
         """List threads of a video
@@ -2588,12 +3829,14 @@ class VideosCommentsResource(Resource):
         *,
         text: str,
         x_peertube_video_password: str | NotGiven = NOT_GIVEN,
-    ) -> m.CommentThreadPostResponse:
+    ) -> m.CommentThreadPostResponse | None:
         """Reply to a thread of a video
 
         ``POST /api/v1/videos/{id}/comments/{commentId}``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.CommentThreadPostResponse = await self._call(
+        result: m.CommentThreadPostResponse | None = await self._call(
             _VIDEOS_COMMENTS_REPLY,
             (
                 id,
@@ -2614,6 +3857,9 @@ class VideosEmbedPrivacyResource(Resource):
         """Check if embed is allowed
 
         ``GET /api/v1/videos/{id}/embed-privacy/allowed``
+
+        Needs PeerTube >= 8.1: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         result: m.VideosEmbedPrivacyCheckDomainResponse = await self._call(
             _VIDEOS_EMBED_PRIVACY_CHECK_DOMAIN, (id,), query={"domain": domain}
@@ -2624,6 +3870,9 @@ class VideosEmbedPrivacyResource(Resource):
         """Get video embed privacy
 
         ``GET /api/v1/videos/{id}/embed-privacy``
+
+        Needs PeerTube >= 8.1: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         result: m.VideosEmbedPrivacyGetResponse = await self._call(_VIDEOS_EMBED_PRIVACY_GET, (id,))
         return result
@@ -2632,12 +3881,15 @@ class VideosEmbedPrivacyResource(Resource):
         self,
         id: int | str,
         *,
-        policy: int | NotGiven = NOT_GIVEN,
+        policy: m.VideoEmbedPrivacyPolicy | int | NotGiven = NOT_GIVEN,
         domains: Sequence[str] | NotGiven = NOT_GIVEN,
     ) -> None:
         """Update video embed privacy
 
         ``PUT /api/v1/videos/{id}/embed-privacy``
+
+        Needs PeerTube >= 8.1: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _VIDEOS_EMBED_PRIVACY_UPDATE, (id,), body={"policy": policy, "domains": domains}
@@ -2658,6 +3910,9 @@ class VideosFilesResource(Resource):
         """Delete video Web Video files
 
         ``DELETE /api/v1/videos/{id}/web-videos``
+
+        Needs PeerTube >= 6.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(_VIDEOS_FILES_DELETE_WEB_VIDEOS, (id,))
 
@@ -2677,7 +3932,7 @@ class VideosImportsResource(Resource):
         *,
         name: str,
         channel_id: int,
-        privacy: int | NotGiven = NOT_GIVEN,
+        privacy: m.VideoPrivacy | int | NotGiven = NOT_GIVEN,
         category: int | NotGiven = NOT_GIVEN,
         licence: int | NotGiven = NOT_GIVEN,
         language: str | NotGiven = NOT_GIVEN,
@@ -2689,19 +3944,24 @@ class VideosImportsResource(Resource):
         nsfw_summary: Any | NotGiven = NOT_GIVEN,
         nsfw_flags: int | NotGiven = NOT_GIVEN,
         tags: Sequence[str] | NotGiven = NOT_GIVEN,
-        comments_policy: int | NotGiven = NOT_GIVEN,
+        comments_policy: m.VideoCommentPolicy | int | NotGiven = NOT_GIVEN,
         download_enabled: bool | NotGiven = NOT_GIVEN,
         originally_published_at: datetime | NotGiven = NOT_GIVEN,
         schedule_update: m.VideoScheduledUpdate | Mapping[str, Any] | NotGiven = NOT_GIVEN,
         thumbnailfile: FileInput | NotGiven = NOT_GIVEN,
         previewfile: FileInput | NotGiven = NOT_GIVEN,
         video_passwords: Sequence[str] | NotGiven = NOT_GIVEN,
-    ) -> m.VideoUploadResponse:
+    ) -> m.VideoUploadResponse | None:
         """Import a video
 
         ``POST /api/v1/videos/imports``
+
+        Returns None when the server answers without a body (e.g. ``204``).
+
+        Args:
+        - generate_transcription: (PeerTube >= 6.2)
         """
-        result: m.VideoUploadResponse = await self._call(
+        result: m.VideoUploadResponse | None = await self._call(
             _VIDEOS_IMPORTS_CREATE,
             (),
             body={
@@ -2749,7 +4009,7 @@ class VideosImportsResource(Resource):
         target_url: str | NotGiven = NOT_GIVEN,
         video_channel_sync_id: float | NotGiven = NOT_GIVEN,
         search: str | NotGiven = NOT_GIVEN,
-        state_one_of: Sequence[int] | NotGiven = NOT_GIVEN,
+        state_one_of: Sequence[m.VideoImportState | int] | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.VideoImport]:
         """Get video imports of my user
 
@@ -2757,6 +4017,9 @@ class VideosImportsResource(Resource):
 
         ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
         per request; ``limit`` stops early.
+
+        Args:
+        - include_collaborations: (PeerTube >= 8.0)
         """
         return self._list(
             _VIDEOS_IMPORTS_LIST,
@@ -2779,6 +4042,9 @@ class VideosImportsResource(Resource):
         """Retry video import
 
         ``POST /api/v1/videos/imports/{id}/retry``
+
+        Needs PeerTube >= 8.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(_VIDEOS_IMPORTS_RETRY, (id,))
 
@@ -2794,10 +4060,10 @@ class VideosLiveResource(Resource):
         save_replay: bool | NotGiven = NOT_GIVEN,
         replay_settings: m.LiveVideoReplaySettings | Mapping[str, Any] | NotGiven = NOT_GIVEN,
         permanent_live: bool | NotGiven = NOT_GIVEN,
-        latency_mode: int | NotGiven = NOT_GIVEN,
+        latency_mode: m.LiveVideoLatencyMode | int | NotGiven = NOT_GIVEN,
         thumbnailfile: FileInput | NotGiven = NOT_GIVEN,
         previewfile: FileInput | NotGiven = NOT_GIVEN,
-        privacy: int | NotGiven = NOT_GIVEN,
+        privacy: m.VideoPrivacy | int | NotGiven = NOT_GIVEN,
         category: int | NotGiven = NOT_GIVEN,
         licence: int | NotGiven = NOT_GIVEN,
         language: str | NotGiven = NOT_GIVEN,
@@ -2807,15 +4073,17 @@ class VideosLiveResource(Resource):
         nsfw_summary: Any | NotGiven = NOT_GIVEN,
         nsfw_flags: int | NotGiven = NOT_GIVEN,
         tags: Sequence[str] | NotGiven = NOT_GIVEN,
-        comments_policy: int | NotGiven = NOT_GIVEN,
+        comments_policy: m.VideoCommentPolicy | int | NotGiven = NOT_GIVEN,
         download_enabled: bool | NotGiven = NOT_GIVEN,
         schedules: Sequence[m.LiveSchedule | Mapping[str, Any]] | NotGiven = NOT_GIVEN,
-    ) -> m.VideoUploadResponse:
+    ) -> m.VideoUploadResponse | None:
         """Create a live
 
         ``POST /api/v1/videos/live``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.VideoUploadResponse = await self._call(
+        result: m.VideoUploadResponse | None = await self._call(
             _VIDEOS_LIVE_CREATE,
             (),
             body={
@@ -2885,7 +4153,7 @@ class VideosLiveResource(Resource):
         save_replay: bool | NotGiven = NOT_GIVEN,
         replay_settings: m.LiveVideoReplaySettings | Mapping[str, Any] | NotGiven = NOT_GIVEN,
         permanent_live: bool | NotGiven = NOT_GIVEN,
-        latency_mode: int | NotGiven = NOT_GIVEN,
+        latency_mode: m.LiveVideoLatencyMode | int | NotGiven = NOT_GIVEN,
         schedules: Sequence[m.LiveSchedule | Mapping[str, Any]] | NotGiven = NOT_GIVEN,
     ) -> None:
         """Update information about a live
@@ -2919,6 +4187,9 @@ class VideosOwnershipResource(Resource):
         """Delete ownership change request
 
         ``DELETE /api/v1/videos/ownership/{id}``
+
+        Needs PeerTube >= 8.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(_VIDEOS_OWNERSHIP_DELETE, (id,))
 
@@ -2955,12 +4226,15 @@ class VideosOwnershipResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        state: int | NotGiven = NOT_GIVEN,
-        sort: m.VideosOwnershipListSort | str | NotGiven = NOT_GIVEN,
+        state: m.ChangeOwnershipState | int | NotGiven = NOT_GIVEN,
+        sort: m.VideosOwnershipListForVideoSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.ChangeOwnership]:
         """List ownership change requests for a video
 
         ``GET /api/v1/videos/{videoIdOrUUID}/ownership``
+
+        Needs PeerTube >= 8.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
 
         ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
         per request; ``limit`` stops early.
@@ -2989,6 +4263,9 @@ class VideosPasswordsResource(Resource):
         """Add a video password
 
         ``POST /api/v1/videos/{id}/passwords``
+
+        Needs PeerTube >= 8.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(_VIDEOS_PASSWORDS_CREATE, (id,), body={"password": password})
 
@@ -2996,6 +4273,9 @@ class VideosPasswordsResource(Resource):
         """Delete a video password
 
         ``DELETE /api/v1/videos/{id}/passwords/{passwordId}``
+
+        Needs PeerTube >= 6.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _VIDEOS_PASSWORDS_DELETE,
@@ -3018,6 +4298,9 @@ class VideosPasswordsResource(Resource):
 
         ``GET /api/v1/videos/{id}/passwords``
 
+        Needs PeerTube >= 6.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
+
         ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
         per request; ``limit`` stops early.
         """
@@ -3036,6 +4319,9 @@ class VideosPasswordsResource(Resource):
         """Update video passwords
 
         ``PUT /api/v1/videos/{id}/passwords``
+
+        Needs PeerTube >= 6.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(_VIDEOS_PASSWORDS_UPDATE, (id,), body={"passwords": passwords})
 
@@ -3064,6 +4350,9 @@ class VideosSourceResource(Resource):
         """Cancel the resumable replacement of a video
 
         ``DELETE /api/v1/videos/{id}/source/replace-resumable``
+
+        Needs PeerTube >= 6.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _VIDEOS_SOURCE_REPLACE_RESUMABLE_CANCEL,
@@ -3084,6 +4373,9 @@ class VideosSourceResource(Resource):
         """Send chunk for the resumable replacement of a video
 
         ``PUT /api/v1/videos/{id}/source/replace-resumable``
+
+        Needs PeerTube >= 6.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
 
         Args:
         - content: The bytes to send.
@@ -3107,6 +4399,9 @@ class VideosSourceResource(Resource):
         """Initialize the resumable replacement of a video
 
         ``POST /api/v1/videos/{id}/source/replace-resumable``
+
+        Needs PeerTube >= 6.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _VIDEOS_SOURCE_REPLACE_RESUMABLE_INIT,
@@ -3217,6 +4512,9 @@ class VideosStatsResource(Resource):
         """Get user agent stats of a video
 
         ``GET /api/v1/videos/{id}/stats/user-agent``
+
+        Needs PeerTube >= 8.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         result: m.VideoStatsUserAgent = await self._call(
             _VIDEOS_STATS_GET_USER_AGENT,
@@ -3233,16 +4531,18 @@ class AbusesResource(Resource):
         self,
         *,
         reason: str,
-        predefined_reasons: Sequence[m.AbusePredefinedReasonsItem | str] | NotGiven = NOT_GIVEN,
+        predefined_reasons: Sequence[m.PredefinedAbuseReasonsItem | str] | NotGiven = NOT_GIVEN,
         video: m.AbusesCreateVideo | Mapping[str, Any] | NotGiven = NOT_GIVEN,
         comment: m.AbusesCreateComment | Mapping[str, Any] | NotGiven = NOT_GIVEN,
         account: m.AbusesCreateAccount | Mapping[str, Any] | NotGiven = NOT_GIVEN,
-    ) -> m.AbusesCreateResponse:
+    ) -> m.AbusesCreateResponse | None:
         """Report an abuse
 
         ``POST /api/v1/abuses``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.AbusesCreateResponse = await self._call(
+        result: m.AbusesCreateResponse | None = await self._call(
             _ABUSES_CREATE,
             (),
             body={
@@ -3255,12 +4555,21 @@ class AbusesResource(Resource):
         )
         return result
 
-    async def create_message(self, abuse_id: int, *, message: str) -> None:
+    async def create_message(
+        self, abuse_id: int, *, message: str
+    ) -> m.AbusesCreateMessageResponse | None:
         """Add message to an abuse
 
+        Note: PeerTube 6.3 answers the new message's id (the spec documents no body).
+
         ``POST /api/v1/abuses/{abuseId}/messages``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        await self._call(_ABUSES_CREATE_MESSAGE, (abuse_id,), body={"message": message})
+        result: m.AbusesCreateMessageResponse | None = await self._call(
+            _ABUSES_CREATE_MESSAGE, (abuse_id,), body={"message": message}
+        )
+        return result
 
     async def delete(self, abuse_id: int) -> None:
         """Delete an abuse
@@ -3289,16 +4598,16 @@ class AbusesResource(Resource):
         count: int | None = None,
         limit: int | None = None,
         id: int | NotGiven = NOT_GIVEN,
-        predefined_reason: Sequence[m.AbusePredefinedReasonsItem | str] | NotGiven = NOT_GIVEN,
+        predefined_reason: Sequence[m.PredefinedAbuseReasonsItem | str] | NotGiven = NOT_GIVEN,
         search: str | NotGiven = NOT_GIVEN,
-        state: int | NotGiven = NOT_GIVEN,
+        state: m.AbuseState | int | NotGiven = NOT_GIVEN,
         search_reporter: str | NotGiven = NOT_GIVEN,
         search_reportee: str | NotGiven = NOT_GIVEN,
         search_video: str | NotGiven = NOT_GIVEN,
         search_video_channel: str | NotGiven = NOT_GIVEN,
         video_is: m.AbusesListVideoIs | str | NotGiven = NOT_GIVEN,
         filter: m.AbusesListFilter | str | NotGiven = NOT_GIVEN,
-        sort: m.MeListAbusesSort | str | NotGiven = NOT_GIVEN,
+        sort: m.AbusesSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Abuse]:
         """List abuses
 
@@ -3340,7 +4649,7 @@ class AbusesResource(Resource):
         self,
         abuse_id: int,
         *,
-        state: int | NotGiven = NOT_GIVEN,
+        state: m.AbuseState | int | NotGiven = NOT_GIVEN,
         moderation_comment: str | NotGiven = NOT_GIVEN,
     ) -> None:
         """Update an abuse
@@ -3403,6 +4712,9 @@ class AccountsResource(Resource):
 
         ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
         per request; ``limit`` stops early.
+
+        Args:
+        - include_collaborations: (PeerTube >= 8.0)
         """
         return self._list(
             _ACCOUNTS_LIST_CHANNELS,
@@ -3426,7 +4738,7 @@ class AccountsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.AccountsListFollowersSort | str | NotGiven = NOT_GIVEN,
+        sort: m.FollowersSort | str | NotGiven = NOT_GIVEN,
         search: str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Follow]:
         """List followers of an account
@@ -3454,7 +4766,7 @@ class AccountsResource(Resource):
         limit: int | None = None,
         sort: str | NotGiven = NOT_GIVEN,
         search: str | NotGiven = NOT_GIVEN,
-        playlist_type: int | NotGiven = NOT_GIVEN,
+        playlist_type: m.VideoPlaylistType | int | NotGiven = NOT_GIVEN,
         include_collaborations: bool | NotGiven = NOT_GIVEN,
         channel_name_one_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.VideoPlaylist]:
@@ -3464,6 +4776,10 @@ class AccountsResource(Resource):
 
         ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
         per request; ``limit`` stops early.
+
+        Args:
+        - include_collaborations: (PeerTube >= 8.0)
+        - channel_name_one_of: (PeerTube >= 8.0)
         """
         return self._list(
             _ACCOUNTS_LIST_PLAYLISTS,
@@ -3516,7 +4832,7 @@ class AccountsResource(Resource):
         count: int | None = None,
         limit: int | None = None,
         skip_count: bool | NotGiven = NOT_GIVEN,
-        sort: m.AccountsListVideosSort | str | NotGiven = NOT_GIVEN,
+        sort: m.VideosSort | str | NotGiven = NOT_GIVEN,
         nsfw: bool | NotGiven = NOT_GIVEN,
         nsfw_flags_included: int | NotGiven = NOT_GIVEN,
         nsfw_flags_excluded: int | NotGiven = NOT_GIVEN,
@@ -3528,13 +4844,13 @@ class AccountsResource(Resource):
         tags_one_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
         tags_all_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
         is_local: bool | NotGiven = NOT_GIVEN,
-        include: int | NotGiven = NOT_GIVEN,
+        include: m.VideoInclude | int | NotGiven = NOT_GIVEN,
         has_hls_files: bool | NotGiven = NOT_GIVEN,
         has_web_video_files: bool | NotGiven = NOT_GIVEN,
         host: str | NotGiven = NOT_GIVEN,
         auto_tag_one_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
-        state_one_of: int | Sequence[int] | NotGiven = NOT_GIVEN,
-        privacy_one_of: int | NotGiven = NOT_GIVEN,
+        state_one_of: m.VideoState | int | Sequence[m.VideoState | int] | NotGiven = NOT_GIVEN,
+        privacy_one_of: m.VideoPrivacy | int | NotGiven = NOT_GIVEN,
         exclude_already_watched: bool | NotGiven = NOT_GIVEN,
         search: str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Video]:
@@ -3544,6 +4860,14 @@ class AccountsResource(Resource):
 
         ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
         per request; ``limit`` stops early.
+
+        Args:
+        - is_local: (PeerTube >= 4.0)
+        - has_hls_files: (PeerTube >= 4.0)
+        - has_web_video_files: (PeerTube >= 6.0)
+        - auto_tag_one_of: (PeerTube >= 6.2)
+        - state_one_of: (PeerTube >= 8.2)
+        - privacy_one_of: (PeerTube >= 4.0)
         """
         return self._list(
             _ACCOUNTS_LIST_VIDEOS,
@@ -3585,6 +4909,9 @@ class AutomaticTagsResource(Resource):
         """Get account available auto tags
 
         ``GET /api/v1/automatic-tags/accounts/{accountName}/available``
+
+        Needs PeerTube >= 6.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         result: m.AutomaticTagAvailable = await self._call(
             _AUTOMATIC_TAGS_GET_ACCOUNT_AVAILABLE, (account_name,)
@@ -3595,6 +4922,9 @@ class AutomaticTagsResource(Resource):
         """Get account auto tag policies on comments
 
         ``GET /api/v1/automatic-tags/policies/accounts/{accountName}/comments``
+
+        Needs PeerTube >= 6.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         result: m.CommentAutoTagPolicies = await self._call(
             _AUTOMATIC_TAGS_GET_ACCOUNT_COMMENT_POLICIES, (account_name,)
@@ -3605,6 +4935,9 @@ class AutomaticTagsResource(Resource):
         """Get server available auto tags
 
         ``GET /api/v1/automatic-tags/server/available``
+
+        Needs PeerTube >= 6.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         result: m.AutomaticTagAvailable = await self._call(_AUTOMATIC_TAGS_GET_SERVER_AVAILABLE, ())
         return result
@@ -3613,6 +4946,9 @@ class AutomaticTagsResource(Resource):
         """Get server auto tag policies for videos
 
         ``GET /api/v1/automatic-tags/policies/server/videos``
+
+        Needs PeerTube >= 8.3: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         result: m.VideoAutoTagPolicies = await self._call(
             _AUTOMATIC_TAGS_GET_SERVER_VIDEO_POLICIES, ()
@@ -3625,6 +4961,9 @@ class AutomaticTagsResource(Resource):
         """Update account auto tag policies on comments
 
         ``PUT /api/v1/automatic-tags/policies/accounts/{accountName}/comments``
+
+        Needs PeerTube >= 6.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _AUTOMATIC_TAGS_UPDATE_ACCOUNT_COMMENT_POLICIES,
@@ -3638,6 +4977,9 @@ class AutomaticTagsResource(Resource):
         """Update server auto tag policies for videos
 
         ``PUT /api/v1/automatic-tags/policies/server/videos``
+
+        Needs PeerTube >= 8.3: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _AUTOMATIC_TAGS_UPDATE_SERVER_VIDEO_POLICIES, (), body={"autoBlock": auto_block}
@@ -3669,6 +5011,9 @@ class BlocklistResource(Resource):
         """List publicly shared server blocklist log entries
 
         ``GET /api/v1/server/blocklist/public-log``
+
+        Needs PeerTube >= 8.3: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         result: m.AutoMuteList = await self._call(
             _BLOCKLIST_GET_PUBLIC_LOG, (), query={"startDate": start_date}
@@ -3764,12 +5109,14 @@ class ChannelSyncsResource(Resource):
         external_channel_url: str | NotGiven = NOT_GIVEN,
         video_channel_id: int | NotGiven = NOT_GIVEN,
         video_privacy: int | NotGiven = NOT_GIVEN,
-    ) -> m.ChannelSyncsCreateResponse:
+    ) -> m.ChannelSyncsCreateResponse | None:
         """Create a synchronization for a video channel
 
         ``POST /api/v1/video-channel-syncs``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.ChannelSyncsCreateResponse = await self._call(
+        result: m.ChannelSyncsCreateResponse | None = await self._call(
             _CHANNEL_SYNCS_CREATE,
             (),
             body={
@@ -3803,6 +5150,9 @@ class ChannelSyncsResource(Resource):
 
         ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
         per request; ``limit`` stops early.
+
+        Args:
+        - include_collaborations: (PeerTube >= 8.0)
         """
         return self._list(
             _CHANNEL_SYNCS_LIST,
@@ -3818,6 +5168,9 @@ class ChannelSyncsResource(Resource):
         channel
 
         ``POST /api/v1/video-channel-syncs/{channelSyncId}/sync``
+
+        Needs PeerTube >= 7.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(_CHANNEL_SYNCS_TRIGGER, (channel_sync_id,))
 
@@ -3829,6 +5182,9 @@ class ClientConfigResource(Resource):
         """Update client language
 
         ``POST /api/v1/client-config/update-interface-language``
+
+        Needs PeerTube >= 7.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(_CLIENT_CONFIG_UPDATE_INTERFACE_LANGUAGE, (), body={"language": language})
 
@@ -3836,6 +5192,9 @@ class ClientConfigResource(Resource):
         """Update client language
 
         ``POST /api/v1/client-config/update-language``
+
+        Needs PeerTube >= 7.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(_CLIENT_CONFIG_UPDATE_LANGUAGE, (), body={"language": language})
 
@@ -3857,17 +5216,26 @@ class ConfigResource(Resource):
         """
         await self._call(_CONFIG_DELETE_BANNER, ())
 
-    async def delete_custom(self) -> None:
+    async def delete_custom(self) -> m.ServerConfigCustom | None:
         """Delete instance runtime configuration
 
+        Note: PeerTube 6.3 answers the whole custom configuration (the spec documents no
+        body).
+
         ``DELETE /api/v1/config/custom``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        await self._call(_CONFIG_DELETE_CUSTOM, ())
+        result: m.ServerConfigCustom | None = await self._call(_CONFIG_DELETE_CUSTOM, ())
+        return result
 
     async def delete_logo(self, logo_type: str) -> None:
         """Delete instance logo
 
         ``DELETE /api/v1/config/instance-logo/{logoType}``
+
+        Needs PeerTube >= 8.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(_CONFIG_DELETE_LOGO, (logo_type,))
 
@@ -3921,15 +5289,24 @@ class ConfigResource(Resource):
         """Update instance logo
 
         ``POST /api/v1/config/instance-logo/{logoType}/pick``
+
+        Needs PeerTube >= 8.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(_CONFIG_SET_LOGO, (logo_type,), body={"logofile": logofile})
 
-    async def update_custom(self) -> None:
+    async def update_custom(self) -> m.ServerConfigCustom | None:
         """Set instance runtime configuration
 
+        Note: PeerTube 6.3 answers the whole custom configuration (the spec documents no
+        body).
+
         ``PUT /api/v1/config/custom``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        await self._call(_CONFIG_UPDATE_CUSTOM, ())
+        result: m.ServerConfigCustom | None = await self._call(_CONFIG_UPDATE_CUSTOM, ())
+        return result
 
     async def update_homepage(self, *, content: str | NotGiven = NOT_GIVEN) -> None:
         """Set instance custom homepage
@@ -3972,14 +5349,20 @@ class FeedsResource(Resource):
         sort: str | NotGiven = NOT_GIVEN,
         nsfw: bool | NotGiven = NOT_GIVEN,
         is_local: bool | NotGiven = NOT_GIVEN,
-        include: int | NotGiven = NOT_GIVEN,
-        privacy_one_of: int | NotGiven = NOT_GIVEN,
+        include: m.VideoInclude | int | NotGiven = NOT_GIVEN,
+        privacy_one_of: m.VideoPrivacy | int | NotGiven = NOT_GIVEN,
         has_hls_files: bool | NotGiven = NOT_GIVEN,
         has_web_video_files: bool | NotGiven = NOT_GIVEN,
     ) -> str:
         """Videos of subscriptions feeds
 
         ``GET /feeds/subscriptions.{format}``
+
+        Args:
+        - is_local: (PeerTube >= 4.0)
+        - privacy_one_of: (PeerTube >= 4.0)
+        - has_hls_files: (PeerTube >= 4.0)
+        - has_web_video_files: (PeerTube >= 6.0)
         """
         result: str = await self._call(
             _FEEDS_GET_SUBSCRIPTION_VIDEOS,
@@ -4036,14 +5419,20 @@ class FeedsResource(Resource):
         sort: str | NotGiven = NOT_GIVEN,
         nsfw: bool | NotGiven = NOT_GIVEN,
         is_local: bool | NotGiven = NOT_GIVEN,
-        include: int | NotGiven = NOT_GIVEN,
-        privacy_one_of: int | NotGiven = NOT_GIVEN,
+        include: m.VideoInclude | int | NotGiven = NOT_GIVEN,
+        privacy_one_of: m.VideoPrivacy | int | NotGiven = NOT_GIVEN,
         has_hls_files: bool | NotGiven = NOT_GIVEN,
         has_web_video_files: bool | NotGiven = NOT_GIVEN,
     ) -> str:
         """Common videos feeds
 
         ``GET /feeds/videos.{format}``
+
+        Args:
+        - is_local: (PeerTube >= 4.0)
+        - privacy_one_of: (PeerTube >= 4.0)
+        - has_hls_files: (PeerTube >= 4.0)
+        - has_web_video_files: (PeerTube >= 6.0)
         """
         result: str = await self._call(
             _FEEDS_GET_VIDEOS,
@@ -4077,14 +5466,16 @@ class MeResource(Resource):
 
     async def check_videos_in_playlists(
         self, *, video_ids: Sequence[int]
-    ) -> m.MeCheckVideosInPlaylistsResponse:
+    ) -> dict[str, tuple[m.MeCheckVideosInPlaylistsResponseValueItem, ...]]:
         """Check video exists in my playlists
+
+        Note: the server keys the answer by video id (the spec documents one fixed key).
 
         ``GET /api/v1/users/me/video-playlists/videos-exist``
         """
-        result: m.MeCheckVideosInPlaylistsResponse = await self._call(
-            _ME_CHECK_VIDEOS_IN_PLAYLISTS, (), query={"videoIds": video_ids}
-        )
+        result: dict[
+            str, tuple[m.MeCheckVideosInPlaylistsResponseValueItem, ...]
+        ] = await self._call(_ME_CHECK_VIDEOS_IN_PLAYLISTS, (), query={"videoIds": video_ids})
         return result
 
     async def delete(self) -> None:
@@ -4094,12 +5485,18 @@ class MeResource(Resource):
         """
         await self._call(_ME_DELETE, ())
 
-    async def delete_avatar(self) -> None:
+    async def delete_avatar(self) -> m.MeDeleteAvatarResponse | None:
         """Delete my avatar
 
+        Note: PeerTube 6.3 answers the user's remaining avatars (the spec documents no
+        body).
+
         ``DELETE /api/v1/users/me/avatar``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        await self._call(_ME_DELETE_AVATAR, ())
+        result: m.MeDeleteAvatarResponse | None = await self._call(_ME_DELETE_AVATAR, ())
+        return result
 
     async def get(self) -> m.User:
         """Get my user information
@@ -4135,8 +5532,8 @@ class MeResource(Resource):
         count: int | None = None,
         limit: int | None = None,
         id: int | NotGiven = NOT_GIVEN,
-        state: int | NotGiven = NOT_GIVEN,
-        sort: m.MeListAbusesSort | str | NotGiven = NOT_GIVEN,
+        state: m.AbuseState | int | NotGiven = NOT_GIVEN,
+        sort: m.AbusesSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Abuse]:
         """List my abuses
 
@@ -4169,6 +5566,13 @@ class MeResource(Resource):
         """List comments on user's videos
 
         ``GET /api/v1/users/me/videos/comments``
+
+        Needs PeerTube >= 6.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
+
+        Args:
+        - auto_tag_one_of: (PeerTube >= 6.2)
+        - include_collaborations: (PeerTube >= 8.0)
         """
         result: m.MeListVideoCommentsResponse = await self._call(
             _ME_LIST_VIDEO_COMMENTS,
@@ -4194,7 +5598,7 @@ class MeResource(Resource):
         limit: int | None = None,
         channel_name_one_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
         skip_count: bool | NotGiven = NOT_GIVEN,
-        sort: m.AccountsListVideosSort | str | NotGiven = NOT_GIVEN,
+        sort: m.VideosSort | str | NotGiven = NOT_GIVEN,
         nsfw: bool | NotGiven = NOT_GIVEN,
         nsfw_flags_included: int | NotGiven = NOT_GIVEN,
         nsfw_flags_excluded: int | NotGiven = NOT_GIVEN,
@@ -4206,13 +5610,13 @@ class MeResource(Resource):
         tags_one_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
         tags_all_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
         is_local: bool | NotGiven = NOT_GIVEN,
-        include: int | NotGiven = NOT_GIVEN,
+        include: m.VideoInclude | int | NotGiven = NOT_GIVEN,
         has_hls_files: bool | NotGiven = NOT_GIVEN,
         has_web_video_files: bool | NotGiven = NOT_GIVEN,
         host: str | NotGiven = NOT_GIVEN,
         auto_tag_one_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
-        state_one_of: int | Sequence[int] | NotGiven = NOT_GIVEN,
-        privacy_one_of: int | NotGiven = NOT_GIVEN,
+        state_one_of: m.VideoState | int | Sequence[m.VideoState | int] | NotGiven = NOT_GIVEN,
+        privacy_one_of: m.VideoPrivacy | int | NotGiven = NOT_GIVEN,
         exclude_already_watched: bool | NotGiven = NOT_GIVEN,
         search: str | NotGiven = NOT_GIVEN,
         include_collaborations: bool | NotGiven = NOT_GIVEN,
@@ -4223,6 +5627,16 @@ class MeResource(Resource):
 
         ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
         per request; ``limit`` stops early.
+
+        Args:
+        - channel_name_one_of: (PeerTube >= 7.2)
+        - is_local: (PeerTube >= 4.0)
+        - has_hls_files: (PeerTube >= 4.0)
+        - has_web_video_files: (PeerTube >= 6.0)
+        - auto_tag_one_of: (PeerTube >= 6.2)
+        - state_one_of: (PeerTube >= 8.2)
+        - privacy_one_of: (PeerTube >= 4.0)
+        - include_collaborations: (PeerTube >= 8.0)
         """
         return self._list(
             _ME_LIST_VIDEOS,
@@ -4258,21 +5672,26 @@ class MeResource(Resource):
             limit=limit,
         )
 
-    async def mark_feature_info_read(self, *, feature: int) -> None:
+    async def mark_feature_info_read(self, *, feature: m.UserNewFeatureInfo | int) -> None:
         """Mark feature info as read
 
         ``POST /api/v1/users/me/new-feature-info/read``
+
+        Needs PeerTube >= 8.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(_ME_MARK_FEATURE_INFO_READ, (), body={"feature": feature})
 
     async def set_avatar(
         self, *, avatarfile: FileInput | NotGiven = NOT_GIVEN
-    ) -> m.MeSetAvatarResponse:
+    ) -> m.MeSetAvatarResponse | None:
         """Update my user avatar
 
         ``POST /api/v1/users/me/avatar/pick``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.MeSetAvatarResponse = await self._call(
+        result: m.MeSetAvatarResponse | None = await self._call(
             _ME_SET_AVATAR, (), body={"avatarfile": avatarfile}
         )
         return result
@@ -4348,16 +5767,24 @@ class OauthResource(Resource):
         """List token sessions
 
         ``GET /api/v1/users/{id}/token-sessions``
+
+        Needs PeerTube >= 8.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         result: m.OauthListSessionsResponse = await self._call(_OAUTH_LIST_SESSIONS, (id,))
         return result
 
-    async def revoke(self) -> None:
+    async def revoke(self) -> m.OauthRevokeResponse | None:
         """Logout
 
+        Note: PeerTube 6.3 answers {success} (the spec documents no body).
+
         ``POST /api/v1/users/revoke-token``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        await self._call(_OAUTH_REVOKE, ())
+        result: m.OauthRevokeResponse | None = await self._call(_OAUTH_REVOKE, ())
+        return result
 
     async def revoke_session(self, id: int, token_session_id: int) -> None:
         """List token sessions
@@ -4366,6 +5793,9 @@ class OauthResource(Resource):
         server routes POST.
 
         ``POST /api/v1/users/{id}/token-sessions/{tokenSessionId}/revoke``
+
+        Needs PeerTube >= 8.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _OAUTH_REVOKE_SESSION,
@@ -4386,12 +5816,14 @@ class OauthResource(Resource):
         password: str | NotGiven = NOT_GIVEN,
         external_auth_token: str | NotGiven = NOT_GIVEN,
         refresh_token: str | NotGiven = NOT_GIVEN,
-    ) -> m.OauthTokenResponse:
+    ) -> m.OauthTokenResponse | None:
         """Login
 
         ``POST /api/v1/users/token``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.OauthTokenResponse = await self._call(
+        result: m.OauthTokenResponse | None = await self._call(
             _OAUTH_TOKEN,
             (),
             headers={"x-peertube-otp": x_peertube_otp},
@@ -4417,6 +5849,9 @@ class PlayerSettingsResource(Resource):
         """Get channel player settings
 
         ``GET /api/v1/player-settings/video-channels/{channelHandle}``
+
+        Needs PeerTube >= 8.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         result: m.PlayerChannelSettings = await self._call(
             _PLAYER_SETTINGS_GET_CHANNEL, (channel_handle,), query={"raw": raw}
@@ -4429,6 +5864,9 @@ class PlayerSettingsResource(Resource):
         """Get video player settings
 
         ``GET /api/v1/player-settings/videos/{id}``
+
+        Needs PeerTube >= 8.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         result: m.PlayerVideoSettings = await self._call(
             _PLAYER_SETTINGS_GET_VIDEO, (id,), query={"raw": raw}
@@ -4437,24 +5875,34 @@ class PlayerSettingsResource(Resource):
 
     async def update_channel(
         self, channel_handle: str, *, theme: m.PlayerThemeChannelSetting | str
-    ) -> m.PlayerChannelSettings:
+    ) -> m.PlayerChannelSettings | None:
         """Update channel player settings
 
         ``PUT /api/v1/player-settings/video-channels/{channelHandle}``
+
+        Needs PeerTube >= 8.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.PlayerChannelSettings = await self._call(
+        result: m.PlayerChannelSettings | None = await self._call(
             _PLAYER_SETTINGS_UPDATE_CHANNEL, (channel_handle,), body={"theme": theme}
         )
         return result
 
     async def update_video(
         self, id: int | str, *, theme: m.PlayerThemeVideoSetting | str
-    ) -> m.PlayerVideoSettings:
+    ) -> m.PlayerVideoSettings | None:
         """Update video player settings
 
         ``PUT /api/v1/player-settings/videos/{id}``
+
+        Needs PeerTube >= 8.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.PlayerVideoSettings = await self._call(
+        result: m.PlayerVideoSettings | None = await self._call(
             _PLAYER_SETTINGS_UPDATE_VIDEO, (id,), body={"theme": theme}
         )
         return result
@@ -4618,7 +6066,7 @@ class RegistrationsResource(Resource):
         limit: int | None = None,
         search: str | NotGiven = NOT_GIVEN,
         sort: m.RegistrationsListSort | str | NotGiven = NOT_GIVEN,
-        state_one_of: Sequence[int] | NotGiven = NOT_GIVEN,
+        state_one_of: Sequence[m.UserRegistrationState | int] | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.UserRegistration]:
         """List registrations
 
@@ -4644,12 +6092,14 @@ class RegistrationsResource(Resource):
         email: str,
         display_name: str | NotGiven = NOT_GIVEN,
         channel: m.RegistrationsRegisterChannel | Mapping[str, Any] | NotGiven = NOT_GIVEN,
-    ) -> m.RegistrationsRegisterResponse:
+    ) -> None:
         """Register a user
+
+        Note: PeerTube 6.3 answers 204 with no body (the spec documents 200 with a state).
 
         ``POST /api/v1/users/register``
         """
-        result: m.RegistrationsRegisterResponse = await self._call(
+        await self._call(
             _REGISTRATIONS_REGISTER,
             (),
             body={
@@ -4660,7 +6110,6 @@ class RegistrationsResource(Resource):
                 "channel": channel,
             },
         )
-        return result
 
     async def reject(
         self,
@@ -4691,12 +6140,16 @@ class RegistrationsResource(Resource):
         registration_reason: str,
         display_name: str | NotGiven = NOT_GIVEN,
         channel: m.RegistrationsRequestChannel | Mapping[str, Any] | NotGiven = NOT_GIVEN,
-    ) -> m.RegistrationsRequestResponse:
+    ) -> m.UserRegistration | None:
         """Request registration
 
+        Note: the server answers the whole registration (the spec documents only its state).
+
         ``POST /api/v1/users/registrations/request``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.RegistrationsRequestResponse = await self._call(
+        result: m.UserRegistration | None = await self._call(
             _REGISTRATIONS_REQUEST,
             (),
             body={
@@ -4750,7 +6203,7 @@ class RunnersResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.AccountsListFollowersSort | str | NotGiven = NOT_GIVEN,
+        sort: m.RunnerSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Runner]:
         """List runners
 
@@ -4765,12 +6218,14 @@ class RunnersResource(Resource):
 
     async def register(
         self, *, registration_token: str, name: str, description: str | NotGiven = NOT_GIVEN
-    ) -> m.RunnersRegisterResponse:
+    ) -> m.RunnersRegisterResponse | None:
         """Register a new runner
 
         ``POST /api/v1/runners/register``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.RunnersRegisterResponse = await self._call(
+        result: m.RunnersRegisterResponse | None = await self._call(
             _RUNNERS_REGISTER,
             (),
             body={
@@ -4799,7 +6254,7 @@ class SearchResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        search_target: m.SearchVideosSearchTarget | str | NotGiven = NOT_GIVEN,
+        search_target: m.SearchTarget | str | NotGiven = NOT_GIVEN,
         sort: str | NotGiven = NOT_GIVEN,
         host: str | NotGiven = NOT_GIVEN,
         handles: Any | NotGiven = NOT_GIVEN,
@@ -4833,7 +6288,7 @@ class SearchResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        search_target: m.SearchVideosSearchTarget | str | NotGiven = NOT_GIVEN,
+        search_target: m.SearchTarget | str | NotGiven = NOT_GIVEN,
         sort: str | NotGiven = NOT_GIVEN,
         host: str | NotGiven = NOT_GIVEN,
         uuids: Any | NotGiven = NOT_GIVEN,
@@ -4868,9 +6323,9 @@ class SearchResource(Resource):
         count: int | None = None,
         limit: int | None = None,
         uuids: Any | NotGiven = NOT_GIVEN,
-        search_target: m.SearchVideosSearchTarget | str | NotGiven = NOT_GIVEN,
+        search_target: m.SearchTarget | str | NotGiven = NOT_GIVEN,
         skip_count: bool | NotGiven = NOT_GIVEN,
-        sort: m.AccountsListVideosSort | str | NotGiven = NOT_GIVEN,
+        sort: m.VideosSort | str | NotGiven = NOT_GIVEN,
         nsfw: bool | NotGiven = NOT_GIVEN,
         nsfw_flags_included: int | NotGiven = NOT_GIVEN,
         nsfw_flags_excluded: int | NotGiven = NOT_GIVEN,
@@ -4882,13 +6337,13 @@ class SearchResource(Resource):
         tags_one_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
         tags_all_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
         is_local: bool | NotGiven = NOT_GIVEN,
-        include: int | NotGiven = NOT_GIVEN,
+        include: m.VideoInclude | int | NotGiven = NOT_GIVEN,
         has_hls_files: bool | NotGiven = NOT_GIVEN,
         has_web_video_files: bool | NotGiven = NOT_GIVEN,
         host: str | NotGiven = NOT_GIVEN,
         auto_tag_one_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
-        state_one_of: int | Sequence[int] | NotGiven = NOT_GIVEN,
-        privacy_one_of: int | NotGiven = NOT_GIVEN,
+        state_one_of: m.VideoState | int | Sequence[m.VideoState | int] | NotGiven = NOT_GIVEN,
+        privacy_one_of: m.VideoPrivacy | int | NotGiven = NOT_GIVEN,
         exclude_already_watched: bool | NotGiven = NOT_GIVEN,
         start_date: datetime | NotGiven = NOT_GIVEN,
         end_date: datetime | NotGiven = NOT_GIVEN,
@@ -4903,6 +6358,14 @@ class SearchResource(Resource):
 
         ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
         per request; ``limit`` stops early.
+
+        Args:
+        - is_local: (PeerTube >= 4.0)
+        - has_hls_files: (PeerTube >= 4.0)
+        - has_web_video_files: (PeerTube >= 6.0)
+        - auto_tag_one_of: (PeerTube >= 6.2)
+        - state_one_of: (PeerTube >= 8.2)
+        - privacy_one_of: (PeerTube >= 4.0)
         """
         return self._list(
             _SEARCH_VIDEOS,
@@ -5000,52 +6463,133 @@ class ServerResource(Resource):
 class StaticFilesResource(Resource):
     """Static video files (Web Video and HLS), public and private."""
 
-    async def get_hls_file(self, filename: str) -> None:
+    @overload
+    async def get_hls_file(self, filename: str, *, dest: None = None) -> bytes: ...
+    @overload
+    async def get_hls_file(self, filename: str, *, dest: str | os.PathLike[str]) -> Path: ...
+    async def get_hls_file(
+        self, filename: str, *, dest: str | os.PathLike[str] | None = None
+    ) -> bytes | Path:
         """Get public HLS video file
 
-        ``GET /static/streaming-playlists/hls/{filename}``
-        """
-        await self._call(_STATIC_FILES_GET_HLS_FILE, (filename,))
+        Note: the answer is the file itself (the spec documents no content).
 
+        ``GET /static/streaming-playlists/hls/{filename}``
+
+        Returns the file's bytes, or streams them to ``dest`` and returns its path (a
+        partial file is resumed with ``Range``).
+        """
+        result: bytes | Path = await self._call(_STATIC_FILES_GET_HLS_FILE, (filename,), dest=dest)
+        return result
+
+    @overload
     async def get_private_hls_file(
         self,
         filename: str,
         *,
         video_file_token: str | NotGiven = NOT_GIVEN,
         reinject_video_file_token: bool | NotGiven = NOT_GIVEN,
-    ) -> None:
+        dest: None = None,
+    ) -> bytes: ...
+    @overload
+    async def get_private_hls_file(
+        self,
+        filename: str,
+        *,
+        video_file_token: str | NotGiven = NOT_GIVEN,
+        reinject_video_file_token: bool | NotGiven = NOT_GIVEN,
+        dest: str | os.PathLike[str],
+    ) -> Path: ...
+    async def get_private_hls_file(
+        self,
+        filename: str,
+        *,
+        video_file_token: str | NotGiven = NOT_GIVEN,
+        reinject_video_file_token: bool | NotGiven = NOT_GIVEN,
+        dest: str | os.PathLike[str] | None = None,
+    ) -> bytes | Path:
         """Get private HLS video file
 
+        Note: the answer is the file itself (the spec documents no content).
+
         ``GET /static/streaming-playlists/hls/private/{filename}``
+
+        Returns the file's bytes, or streams them to ``dest`` and returns its path (a
+        partial file is resumed with ``Range``).
         """
-        await self._call(
+        result: bytes | Path = await self._call(
             _STATIC_FILES_GET_PRIVATE_HLS_FILE,
             (filename,),
             query={
                 "videoFileToken": video_file_token,
                 "reinjectVideoFileToken": reinject_video_file_token,
             },
+            dest=dest,
         )
+        return result
 
+    @overload
     async def get_private_web_video_file(
-        self, filename: str, *, video_file_token: str | NotGiven = NOT_GIVEN
-    ) -> None:
+        self, filename: str, *, video_file_token: str | NotGiven = NOT_GIVEN, dest: None = None
+    ) -> bytes: ...
+    @overload
+    async def get_private_web_video_file(
+        self,
+        filename: str,
+        *,
+        video_file_token: str | NotGiven = NOT_GIVEN,
+        dest: str | os.PathLike[str],
+    ) -> Path: ...
+    async def get_private_web_video_file(
+        self,
+        filename: str,
+        *,
+        video_file_token: str | NotGiven = NOT_GIVEN,
+        dest: str | os.PathLike[str] | None = None,
+    ) -> bytes | Path:
         """Get private Web Video file
 
+        Note: the answer is the file itself (the spec documents no content).
+
         ``GET /static/web-videos/private/{filename}``
+
+        Needs PeerTube >= 6.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
+
+        Returns the file's bytes, or streams them to ``dest`` and returns its path (a
+        partial file is resumed with ``Range``).
         """
-        await self._call(
+        result: bytes | Path = await self._call(
             _STATIC_FILES_GET_PRIVATE_WEB_VIDEO_FILE,
             (filename,),
             query={"videoFileToken": video_file_token},
+            dest=dest,
         )
+        return result
 
-    async def get_web_video_file(self, filename: str) -> None:
+    @overload
+    async def get_web_video_file(self, filename: str, *, dest: None = None) -> bytes: ...
+    @overload
+    async def get_web_video_file(self, filename: str, *, dest: str | os.PathLike[str]) -> Path: ...
+    async def get_web_video_file(
+        self, filename: str, *, dest: str | os.PathLike[str] | None = None
+    ) -> bytes | Path:
         """Get public Web Video file
 
+        Note: the answer is the file itself (the spec documents no content).
+
         ``GET /static/web-videos/{filename}``
+
+        Needs PeerTube >= 6.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
+
+        Returns the file's bytes, or streams them to ``dest`` and returns its path (a
+        partial file is resumed with ``Range``).
         """
-        await self._call(_STATIC_FILES_GET_WEB_VIDEO_FILE, (filename,))
+        result: bytes | Path = await self._call(
+            _STATIC_FILES_GET_WEB_VIDEO_FILE, (filename,), dest=dest
+        )
+        return result
 
 
 class UsersResource(Resource):
@@ -5070,17 +6614,19 @@ class UsersResource(Resource):
         username: str,
         password: str,
         email: str,
-        role: int,
+        role: m.UserRole | int,
         video_quota: int | NotGiven = NOT_GIVEN,
         video_quota_daily: int | NotGiven = NOT_GIVEN,
         channel_name: str | NotGiven = NOT_GIVEN,
-        admin_flags: int | NotGiven = NOT_GIVEN,
-    ) -> m.AddUserResponse:
+        admin_flags: m.UserAdminFlag | int | NotGiven = NOT_GIVEN,
+    ) -> m.AddUserResponse | None:
         """Create a user
 
         ``POST /api/v1/users``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.AddUserResponse = await self._call(
+        result: m.AddUserResponse | None = await self._call(
             _USERS_CREATE,
             (),
             body={
@@ -5121,8 +6667,8 @@ class UsersResource(Resource):
         limit: int | None = None,
         search: str | NotGiven = NOT_GIVEN,
         blocked: bool | NotGiven = NOT_GIVEN,
-        role: int | NotGiven = NOT_GIVEN,
-        sort: m.UsersListSort | str | NotGiven = NOT_GIVEN,
+        role: m.UserRole | int | NotGiven = NOT_GIVEN,
+        sort: m.UsersSort | str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.User]:
         """List users
 
@@ -5183,8 +6729,8 @@ class UsersResource(Resource):
         video_quota: int | NotGiven = NOT_GIVEN,
         video_quota_daily: int | NotGiven = NOT_GIVEN,
         plugin_auth: str | NotGiven = NOT_GIVEN,
-        role: int | NotGiven = NOT_GIVEN,
-        admin_flags: int | NotGiven = NOT_GIVEN,
+        role: m.UserRole | int | NotGiven = NOT_GIVEN,
+        admin_flags: m.UserAdminFlag | int | NotGiven = NOT_GIVEN,
         password: str | NotGiven = NOT_GIVEN,
     ) -> None:
         """Update a user
@@ -5236,12 +6782,14 @@ class VideoChannelsResource(Resource):
         description: Any | NotGiven = NOT_GIVEN,
         support: Any | NotGiven = NOT_GIVEN,
         public_email: str | NotGiven = NOT_GIVEN,
-    ) -> m.VideoChannelsCreateResponse:
+    ) -> m.VideoChannelsCreateResponse | None:
         """Create a video channel
 
         ``POST /api/v1/video-channels``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.VideoChannelsCreateResponse = await self._call(
+        result: m.VideoChannelsCreateResponse | None = await self._call(
             _VIDEO_CHANNELS_CREATE,
             (),
             body={
@@ -5335,6 +6883,9 @@ class VideoChannelsResource(Resource):
 
         ``GET /api/v1/video-channels/{channelHandle}/activities``
 
+        Needs PeerTube >= 8.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
+
         ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
         per request; ``limit`` stops early.
         """
@@ -5354,7 +6905,7 @@ class VideoChannelsResource(Resource):
         start: int = 0,
         count: int | None = None,
         limit: int | None = None,
-        sort: m.AccountsListFollowersSort | str | NotGiven = NOT_GIVEN,
+        sort: m.FollowersSort | str | NotGiven = NOT_GIVEN,
         search: str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Follow]:
         """List followers of a video channel
@@ -5381,7 +6932,7 @@ class VideoChannelsResource(Resource):
         count: int | None = None,
         limit: int | None = None,
         sort: str | NotGiven = NOT_GIVEN,
-        playlist_type: int | NotGiven = NOT_GIVEN,
+        playlist_type: m.VideoPlaylistType | int | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.VideoPlaylist]:
         """List playlists of a channel
 
@@ -5407,7 +6958,7 @@ class VideoChannelsResource(Resource):
         count: int | None = None,
         limit: int | None = None,
         skip_count: bool | NotGiven = NOT_GIVEN,
-        sort: m.AccountsListVideosSort | str | NotGiven = NOT_GIVEN,
+        sort: m.VideosSort | str | NotGiven = NOT_GIVEN,
         nsfw: bool | NotGiven = NOT_GIVEN,
         nsfw_flags_included: int | NotGiven = NOT_GIVEN,
         nsfw_flags_excluded: int | NotGiven = NOT_GIVEN,
@@ -5419,13 +6970,13 @@ class VideoChannelsResource(Resource):
         tags_one_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
         tags_all_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
         is_local: bool | NotGiven = NOT_GIVEN,
-        include: int | NotGiven = NOT_GIVEN,
+        include: m.VideoInclude | int | NotGiven = NOT_GIVEN,
         has_hls_files: bool | NotGiven = NOT_GIVEN,
         has_web_video_files: bool | NotGiven = NOT_GIVEN,
         host: str | NotGiven = NOT_GIVEN,
         auto_tag_one_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
-        state_one_of: int | Sequence[int] | NotGiven = NOT_GIVEN,
-        privacy_one_of: int | NotGiven = NOT_GIVEN,
+        state_one_of: m.VideoState | int | Sequence[m.VideoState | int] | NotGiven = NOT_GIVEN,
+        privacy_one_of: m.VideoPrivacy | int | NotGiven = NOT_GIVEN,
         exclude_already_watched: bool | NotGiven = NOT_GIVEN,
         search: str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Video]:
@@ -5435,6 +6986,14 @@ class VideoChannelsResource(Resource):
 
         ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
         per request; ``limit`` stops early.
+
+        Args:
+        - is_local: (PeerTube >= 4.0)
+        - has_hls_files: (PeerTube >= 4.0)
+        - has_web_video_files: (PeerTube >= 6.0)
+        - auto_tag_one_of: (PeerTube >= 6.2)
+        - state_one_of: (PeerTube >= 8.2)
+        - privacy_one_of: (PeerTube >= 4.0)
         """
         return self._list(
             _VIDEO_CHANNELS_LIST_VIDEOS,
@@ -5479,6 +7038,9 @@ class VideoChannelsResource(Resource):
         """Reorder channel playlists
 
         ``POST /api/v1/video-channels/{channelHandle}/video-playlists/reorder``
+
+        Needs PeerTube >= 7.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _VIDEO_CHANNELS_REORDER_PLAYLISTS,
@@ -5492,24 +7054,28 @@ class VideoChannelsResource(Resource):
 
     async def set_avatar(
         self, channel_handle: str, *, avatarfile: FileInput | NotGiven = NOT_GIVEN
-    ) -> m.VideoChannelsSetAvatarResponse:
+    ) -> m.VideoChannelsSetAvatarResponse | None:
         """Update channel avatar
 
         ``POST /api/v1/video-channels/{channelHandle}/avatar/pick``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.VideoChannelsSetAvatarResponse = await self._call(
+        result: m.VideoChannelsSetAvatarResponse | None = await self._call(
             _VIDEO_CHANNELS_SET_AVATAR, (channel_handle,), body={"avatarfile": avatarfile}
         )
         return result
 
     async def set_banner(
         self, channel_handle: str, *, bannerfile: FileInput | NotGiven = NOT_GIVEN
-    ) -> m.VideoChannelsSetBannerResponse:
+    ) -> m.VideoChannelsSetBannerResponse | None:
         """Update channel banner
 
         ``POST /api/v1/video-channels/{channelHandle}/banner/pick``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.VideoChannelsSetBannerResponse = await self._call(
+        result: m.VideoChannelsSetBannerResponse | None = await self._call(
             _VIDEO_CHANNELS_SET_BANNER, (channel_handle,), body={"bannerfile": bannerfile}
         )
         return result
@@ -5553,15 +7119,17 @@ class VideoPlaylistsResource(Resource):
         *,
         display_name: str,
         thumbnailfile: FileInput | NotGiven = NOT_GIVEN,
-        privacy: int | NotGiven = NOT_GIVEN,
+        privacy: m.VideoPlaylistPrivacy | int | NotGiven = NOT_GIVEN,
         description: str | NotGiven = NOT_GIVEN,
         video_channel_id: int | NotGiven = NOT_GIVEN,
-    ) -> m.VideoPlaylistsCreateResponse:
+    ) -> m.VideoPlaylistsCreateResponse | None:
         """Create a video playlist
 
         ``POST /api/v1/video-playlists``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.VideoPlaylistsCreateResponse = await self._call(
+        result: m.VideoPlaylistsCreateResponse | None = await self._call(
             _VIDEO_PLAYLISTS_CREATE,
             (),
             body={
@@ -5596,7 +7164,7 @@ class VideoPlaylistsResource(Resource):
         count: int | None = None,
         limit: int | None = None,
         sort: str | NotGiven = NOT_GIVEN,
-        playlist_type: int | NotGiven = NOT_GIVEN,
+        playlist_type: m.VideoPlaylistType | int | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.VideoPlaylist]:
         """List video playlists
 
@@ -5630,7 +7198,7 @@ class VideoPlaylistsResource(Resource):
         *,
         display_name: str | NotGiven = NOT_GIVEN,
         thumbnailfile: FileInput | NotGiven = NOT_GIVEN,
-        privacy: int | NotGiven = NOT_GIVEN,
+        privacy: m.VideoPlaylistPrivacy | int | NotGiven = NOT_GIVEN,
         description: str | NotGiven = NOT_GIVEN,
         video_channel_id: int | NotGiven = NOT_GIVEN,
     ) -> None:
@@ -5730,22 +7298,48 @@ class VideosResource(Resource):
         """
         await self._call(_VIDEOS_DELETE, (id,))
 
+    @overload
     async def generate_download(
         self,
         video_id_or_uuid: int | str,
         *,
         video_file_ids: Sequence[int],
         video_file_token: str | NotGiven = NOT_GIVEN,
-    ) -> None:
+        dest: None = None,
+    ) -> bytes: ...
+    @overload
+    async def generate_download(
+        self,
+        video_id_or_uuid: int | str,
+        *,
+        video_file_ids: Sequence[int],
+        video_file_token: str | NotGiven = NOT_GIVEN,
+        dest: str | os.PathLike[str],
+    ) -> Path: ...
+    async def generate_download(
+        self,
+        video_id_or_uuid: int | str,
+        *,
+        video_file_ids: Sequence[int],
+        video_file_token: str | NotGiven = NOT_GIVEN,
+        dest: str | os.PathLike[str] | None = None,
+    ) -> bytes | Path:
         """Download video file
 
+        Note: the answer is the generated video file (the spec documents no content).
+
         ``GET /download/videos/generate/{videoIdOrUUID}``
+
+        Returns the file's bytes, or streams them to ``dest`` and returns its path (a
+        partial file is resumed with ``Range``).
         """
-        await self._call(
+        result: bytes | Path = await self._call(
             _VIDEOS_GENERATE_DOWNLOAD,
             (video_id_or_uuid,),
             query={"videoFileIds": video_file_ids, "videoFileToken": video_file_token},
+            dest=dest,
         )
+        return result
 
     async def get(
         self, id: int | str, *, x_peertube_video_password: str | NotGiven = NOT_GIVEN
@@ -5766,7 +7360,7 @@ class VideosResource(Resource):
         count: int | None = None,
         limit: int | None = None,
         skip_count: bool | NotGiven = NOT_GIVEN,
-        sort: m.AccountsListVideosSort | str | NotGiven = NOT_GIVEN,
+        sort: m.VideosSort | str | NotGiven = NOT_GIVEN,
         nsfw: bool | NotGiven = NOT_GIVEN,
         nsfw_flags_included: int | NotGiven = NOT_GIVEN,
         nsfw_flags_excluded: int | NotGiven = NOT_GIVEN,
@@ -5778,13 +7372,13 @@ class VideosResource(Resource):
         tags_one_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
         tags_all_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
         is_local: bool | NotGiven = NOT_GIVEN,
-        include: int | NotGiven = NOT_GIVEN,
+        include: m.VideoInclude | int | NotGiven = NOT_GIVEN,
         has_hls_files: bool | NotGiven = NOT_GIVEN,
         has_web_video_files: bool | NotGiven = NOT_GIVEN,
         host: str | NotGiven = NOT_GIVEN,
         auto_tag_one_of: str | Sequence[str] | NotGiven = NOT_GIVEN,
-        state_one_of: int | Sequence[int] | NotGiven = NOT_GIVEN,
-        privacy_one_of: int | NotGiven = NOT_GIVEN,
+        state_one_of: m.VideoState | int | Sequence[m.VideoState | int] | NotGiven = NOT_GIVEN,
+        privacy_one_of: m.VideoPrivacy | int | NotGiven = NOT_GIVEN,
         exclude_already_watched: bool | NotGiven = NOT_GIVEN,
         search: str | NotGiven = NOT_GIVEN,
     ) -> Paginator[m.Video]:
@@ -5794,6 +7388,14 @@ class VideosResource(Resource):
 
         ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
         per request; ``limit`` stops early.
+
+        Args:
+        - is_local: (PeerTube >= 4.0)
+        - has_hls_files: (PeerTube >= 4.0)
+        - has_web_video_files: (PeerTube >= 6.0)
+        - auto_tag_one_of: (PeerTube >= 6.2)
+        - state_one_of: (PeerTube >= 8.2)
+        - privacy_one_of: (PeerTube >= 4.0)
         """
         return self._list(
             _VIDEOS_LIST,
@@ -5845,6 +7447,9 @@ class VideosResource(Resource):
         Note: the spec documents an array of names; the server maps each code to its label.
 
         ``GET /api/v1/videos/languages``
+
+        Args:
+        - scope: (PeerTube >= 8.2)
         """
         result: dict[str, str] = await self._call(
             _VIDEOS_LIST_LANGUAGES, (), query={"scope": scope}
@@ -5875,6 +7480,9 @@ class VideosResource(Resource):
         """List storyboards of a video
 
         ``GET /api/v1/videos/{id}/storyboards``
+
+        Needs PeerTube >= 6.0: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         result: m.VideosListStoryboardsResponse = await self._call(_VIDEOS_LIST_STORYBOARDS, (id,))
         return result
@@ -5883,7 +7491,7 @@ class VideosResource(Resource):
         self,
         id: int | str,
         *,
-        rating: m.AccountsListRatingsRating | str,
+        rating: m.VideosRateRating | str,
         x_peertube_video_password: str | NotGiven = NOT_GIVEN,
     ) -> None:
         """Like/dislike a video
@@ -5899,12 +7507,14 @@ class VideosResource(Resource):
 
     async def request_token(
         self, id: int | str, *, x_peertube_video_password: str | NotGiven = NOT_GIVEN
-    ) -> m.VideoTokenResponse:
+    ) -> m.VideoTokenResponse | None:
         """Request video token
 
         ``POST /api/v1/videos/{id}/token``
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.VideoTokenResponse = await self._call(
+        result: m.VideoTokenResponse | None = await self._call(
             _VIDEOS_REQUEST_TOKEN,
             (id,),
             headers={"x-peertube-video-password": x_peertube_video_password},
@@ -5921,7 +7531,7 @@ class VideosResource(Resource):
         category: int | NotGiven = NOT_GIVEN,
         licence: int | NotGiven = NOT_GIVEN,
         language: str | NotGiven = NOT_GIVEN,
-        privacy: int | NotGiven = NOT_GIVEN,
+        privacy: m.VideoPrivacy | int | NotGiven = NOT_GIVEN,
         description: str | NotGiven = NOT_GIVEN,
         wait_transcoding: str | NotGiven = NOT_GIVEN,
         support: str | NotGiven = NOT_GIVEN,
@@ -5930,7 +7540,7 @@ class VideosResource(Resource):
         nsfw_flags: int | NotGiven = NOT_GIVEN,
         name: str | NotGiven = NOT_GIVEN,
         tags: Sequence[str] | NotGiven = NOT_GIVEN,
-        comments_policy: int | NotGiven = NOT_GIVEN,
+        comments_policy: m.VideoCommentPolicy | int | NotGiven = NOT_GIVEN,
         download_enabled: bool | NotGiven = NOT_GIVEN,
         originally_published_at: datetime | NotGiven = NOT_GIVEN,
         schedule_update: m.VideoScheduledUpdate | Mapping[str, Any] | NotGiven = NOT_GIVEN,
@@ -5973,7 +7583,7 @@ class VideosResource(Resource):
         name: str,
         channel_id: int,
         videofile: FileInput,
-        privacy: int | NotGiven = NOT_GIVEN,
+        privacy: m.VideoPrivacy | int | NotGiven = NOT_GIVEN,
         category: int | NotGiven = NOT_GIVEN,
         licence: int | NotGiven = NOT_GIVEN,
         language: str | NotGiven = NOT_GIVEN,
@@ -5985,19 +7595,24 @@ class VideosResource(Resource):
         nsfw_summary: Any | NotGiven = NOT_GIVEN,
         nsfw_flags: int | NotGiven = NOT_GIVEN,
         tags: Sequence[str] | NotGiven = NOT_GIVEN,
-        comments_policy: int | NotGiven = NOT_GIVEN,
+        comments_policy: m.VideoCommentPolicy | int | NotGiven = NOT_GIVEN,
         download_enabled: bool | NotGiven = NOT_GIVEN,
         originally_published_at: datetime | NotGiven = NOT_GIVEN,
         schedule_update: m.VideoScheduledUpdate | Mapping[str, Any] | NotGiven = NOT_GIVEN,
         thumbnailfile: FileInput | NotGiven = NOT_GIVEN,
         previewfile: FileInput | NotGiven = NOT_GIVEN,
         video_passwords: Sequence[str] | NotGiven = NOT_GIVEN,
-    ) -> m.VideoUploadResponse:
+    ) -> m.VideoUploadResponse | None:
         """Upload a video
 
         ``POST /api/v1/videos/upload``
+
+        Returns None when the server answers without a body (e.g. ``204``).
+
+        Args:
+        - generate_transcription: (PeerTube >= 6.2)
         """
-        result: m.VideoUploadResponse = await self._call(
+        result: m.VideoUploadResponse | None = await self._call(
             _VIDEOS_UPLOAD_LEGACY,
             (),
             body={
@@ -6041,15 +7656,17 @@ class VideosResource(Resource):
 
     async def upload_resumable_chunk(
         self, *, upload_id: str, content_range: str, content_length: float, content: bytes
-    ) -> m.VideoUploadResponse:
+    ) -> m.VideoUploadResponse | None:
         """Send chunk for the resumable upload of a video
 
         ``PUT /api/v1/videos/upload-resumable``
 
+        Returns None when the server answers without a body (e.g. ``204``).
+
         Args:
         - content: The bytes to send.
         """
-        result: m.VideoUploadResponse = await self._call(
+        result: m.VideoUploadResponse | None = await self._call(
             _VIDEOS_UPLOAD_RESUMABLE_CHUNK,
             (),
             query={"upload_id": upload_id},
@@ -6066,7 +7683,7 @@ class VideosResource(Resource):
         name: str,
         channel_id: int,
         filename: str,
-        privacy: int | NotGiven = NOT_GIVEN,
+        privacy: m.VideoPrivacy | int | NotGiven = NOT_GIVEN,
         category: int | NotGiven = NOT_GIVEN,
         licence: int | NotGiven = NOT_GIVEN,
         language: str | NotGiven = NOT_GIVEN,
@@ -6078,7 +7695,7 @@ class VideosResource(Resource):
         nsfw_summary: Any | NotGiven = NOT_GIVEN,
         nsfw_flags: int | NotGiven = NOT_GIVEN,
         tags: Sequence[str] | NotGiven = NOT_GIVEN,
-        comments_policy: int | NotGiven = NOT_GIVEN,
+        comments_policy: m.VideoCommentPolicy | int | NotGiven = NOT_GIVEN,
         download_enabled: bool | NotGiven = NOT_GIVEN,
         originally_published_at: datetime | NotGiven = NOT_GIVEN,
         schedule_update: m.VideoScheduledUpdate | Mapping[str, Any] | NotGiven = NOT_GIVEN,
@@ -6089,6 +7706,9 @@ class VideosResource(Resource):
         """Initialize the resumable upload of a video
 
         ``POST /api/v1/videos/upload-resumable``
+
+        Args:
+        - generate_transcription: (PeerTube >= 6.2)
         """
         await self._call(
             _VIDEOS_UPLOAD_RESUMABLE_INIT,
@@ -6133,12 +7753,17 @@ class WatchedWordsResource(Resource):
         *,
         list_name: str | NotGiven = NOT_GIVEN,
         words: Sequence[str] | NotGiven = NOT_GIVEN,
-    ) -> m.WatchedWordsCreateAccountListResponse:
+    ) -> m.WatchedWordsCreateAccountListResponse | None:
         """Add account watched words
 
         ``POST /api/v1/watched-words/accounts/{accountName}/lists``
+
+        Needs PeerTube >= 6.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.WatchedWordsCreateAccountListResponse = await self._call(
+        result: m.WatchedWordsCreateAccountListResponse | None = await self._call(
             _WATCHED_WORDS_CREATE_ACCOUNT_LIST,
             (account_name,),
             body={"listName": list_name, "words": words},
@@ -6147,34 +7772,49 @@ class WatchedWordsResource(Resource):
 
     async def create_account_subscription(
         self, account_name: str, *, url: str
-    ) -> m.WatchedWordsSubscription:
+    ) -> m.WatchedWordsSubscription | None:
         """Add account watched words subscription
 
         ``POST /api/v1/watched-words/accounts/{accountName}/subscriptions``
+
+        Needs PeerTube >= 8.3: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.WatchedWordsSubscription = await self._call(
+        result: m.WatchedWordsSubscription | None = await self._call(
             _WATCHED_WORDS_CREATE_ACCOUNT_SUBSCRIPTION, (account_name,), body={"url": url}
         )
         return result
 
     async def create_server_list(
         self, *, list_name: str | NotGiven = NOT_GIVEN, words: Sequence[str] | NotGiven = NOT_GIVEN
-    ) -> m.WatchedWordsCreateServerListResponse:
+    ) -> m.WatchedWordsCreateServerListResponse | None:
         """Add server watched words
 
         ``POST /api/v1/watched-words/server/lists``
+
+        Needs PeerTube >= 6.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.WatchedWordsCreateServerListResponse = await self._call(
+        result: m.WatchedWordsCreateServerListResponse | None = await self._call(
             _WATCHED_WORDS_CREATE_SERVER_LIST, (), body={"listName": list_name, "words": words}
         )
         return result
 
-    async def create_server_subscription(self, *, url: str) -> m.WatchedWordsSubscription:
+    async def create_server_subscription(self, *, url: str) -> m.WatchedWordsSubscription | None:
         """Add server watched words subscription
 
         ``POST /api/v1/watched-words/server/subscriptions``
+
+        Needs PeerTube >= 8.3: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
+
+        Returns None when the server answers without a body (e.g. ``204``).
         """
-        result: m.WatchedWordsSubscription = await self._call(
+        result: m.WatchedWordsSubscription | None = await self._call(
             _WATCHED_WORDS_CREATE_SERVER_SUBSCRIPTION, (), body={"url": url}
         )
         return result
@@ -6183,6 +7823,9 @@ class WatchedWordsResource(Resource):
         """Delete account watched words
 
         ``DELETE /api/v1/watched-words/accounts/{accountName}/lists/{listId}``
+
+        Needs PeerTube >= 6.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _WATCHED_WORDS_DELETE_ACCOUNT_LIST,
@@ -6196,6 +7839,9 @@ class WatchedWordsResource(Resource):
         """Delete account watched words subscription
 
         ``DELETE /api/v1/watched-words/accounts/{accountName}/subscriptions/{id}``
+
+        Needs PeerTube >= 8.3: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _WATCHED_WORDS_DELETE_ACCOUNT_SUBSCRIPTION,
@@ -6209,6 +7855,9 @@ class WatchedWordsResource(Resource):
         """Delete server watched words
 
         ``DELETE /api/v1/watched-words/server/lists/{listId}``
+
+        Needs PeerTube >= 6.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(_WATCHED_WORDS_DELETE_SERVER_LIST, (list_id,))
 
@@ -6216,6 +7865,9 @@ class WatchedWordsResource(Resource):
         """Delete server watched words subscription
 
         ``DELETE /api/v1/watched-words/server/subscriptions/{id}``
+
+        Needs PeerTube >= 8.3: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(_WATCHED_WORDS_DELETE_SERVER_SUBSCRIPTION, (id,))
 
@@ -6223,6 +7875,9 @@ class WatchedWordsResource(Resource):
         """List account watched words
 
         ``GET /api/v1/watched-words/accounts/{accountName}/lists``
+
+        Needs PeerTube >= 6.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         result: m.WatchedWordsListAccountListsResponse = await self._call(
             _WATCHED_WORDS_LIST_ACCOUNT_LISTS, (account_name,)
@@ -6243,6 +7898,9 @@ class WatchedWordsResource(Resource):
 
         ``GET /api/v1/watched-words/accounts/{accountName}/subscriptions``
 
+        Needs PeerTube >= 8.3: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
+
         ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
         per request; ``limit`` stops early.
         """
@@ -6259,6 +7917,9 @@ class WatchedWordsResource(Resource):
         """List server watched words
 
         ``GET /api/v1/watched-words/server/lists``
+
+        Needs PeerTube >= 6.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         result: m.WatchedWordsListServerListsResponse = await self._call(
             _WATCHED_WORDS_LIST_SERVER_LISTS, ()
@@ -6277,6 +7938,9 @@ class WatchedWordsResource(Resource):
         """List server watched words subscriptions
 
         ``GET /api/v1/watched-words/server/subscriptions``
+
+        Needs PeerTube >= 8.3: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
 
         ``await`` it for one page; ``async for`` walks every item, ``count`` (at most 100)
         per request; ``limit`` stops early.
@@ -6301,6 +7965,9 @@ class WatchedWordsResource(Resource):
         """Update account watched words
 
         ``PUT /api/v1/watched-words/accounts/{accountName}/lists/{listId}``
+
+        Needs PeerTube >= 6.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _WATCHED_WORDS_UPDATE_ACCOUNT_LIST,
@@ -6321,6 +7988,9 @@ class WatchedWordsResource(Resource):
         """Update server watched words
 
         ``PUT /api/v1/watched-words/server/lists/{listId}``
+
+        Needs PeerTube >= 6.2: on an older instance it raises ``UnsupportedByServer``
+        without sending anything.
         """
         await self._call(
             _WATCHED_WORDS_UPDATE_SERVER_LIST,

@@ -25,7 +25,6 @@ from .._auth import AuthError, FileTokenStore
 from .._client import PeerTube, normalize_instance_url
 from .._convert import make_converter
 from .._errors import APIError, PeerTubeError, RateLimited, TransportError
-from .._generated import models as m
 from .._pagination import Paginator
 from .._ratelimit import RateLimit
 from .._version import __version__
@@ -319,9 +318,7 @@ async def videos_list(
 ) -> int:
     """List the videos of URL (default: a built-in sandbox), newest first."""
     async with _client(url, user, token_store) as pt:
-        listing = pt.videos.list(
-            sort=m.AccountsListVideosSort(sort), count=min(limit, 100), limit=limit
-        )
+        listing = pt.videos.list(sort=sort, count=min(limit, 100), limit=limit)
         rows = await _collect(listing, limit)
     _emit_rows(
         rows,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import textwrap
 from collections.abc import Iterable
 
 from .build import Arg, Builder, ClassDef, EnumDef, MethodDef
 from .spec import pascal
+from .typefacts import SUPPORTED_FROM, release_key
 
 INDENT = "    "
 #: Fields kept out of ``repr`` (tokens, passwords, secrets).
@@ -32,13 +34,13 @@ def _doc(text: str, indent: str, width: int = 92) -> list[str]:
     for i, para in enumerate(paras):
         if i:
             lines.append("")
+        # Routes and names stay whole: never broken at a hyphen or inside a word.
+        wrap = functools.partial(textwrap.wrap, break_on_hyphens=False, break_long_words=False)
         if para.startswith(("-", "*", "|", "```", "  ")) or "\n-" in para:
             for raw in para.splitlines():
-                lines.extend(
-                    textwrap.wrap(raw, width - len(indent), subsequent_indent="  ") or [""]
-                )
+                lines.extend(wrap(raw, width - len(indent), subsequent_indent="  ") or [""])
         else:
-            lines.extend(textwrap.wrap(" ".join(para.split()), width - len(indent)) or [""])
+            lines.extend(wrap(" ".join(para.split()), width - len(indent)) or [""])
     if len(lines) == 1:
         return [f'{indent}"""{lines[0]}"""']
     out = [f'{indent}"""{lines[0]}']
@@ -53,26 +55,16 @@ def _comment(text: str, indent: str) -> list[str]:
     return [f"{indent}#: {line}" for line in textwrap.wrap(text, 88 - len(indent))]
 
 
-def _member(value: str, taken: set[str]) -> str:
-    name = re.sub(r"[^0-9A-Za-z]+", "_", value).strip("_").upper() or "EMPTY"
-    if name[0].isdigit():
-        name = "V_" + name
-    base, n = name, 2
-    while name in taken:
-        name = f"{base}_{n}"
-        n += 1
-    taken.add(name)
-    return name
-
-
 def render_models(builder: Builder, head: str) -> str:
     tb = builder.types
     out = [
         head.rstrip(),
-        '"""The API\'s models and enums, from the spec\'s schemas.',
+        "\"\"\"The API's models and enums, from the spec's schemas and PeerTube's own types.",
         "",
-        "Every field may be missing (``None``): servers of many versions answer, and the",
-        "spec's required lists are not reliable. Wire names are in each field's metadata.",
+        "A field typed without ``| None`` is one every supported PeerTube release (5.1 and",
+        "later) always sends; the others may be missing or null. Wire names are in each",
+        "field's metadata. Integer enums are PeerTube's constants; like the string enums",
+        "they keep values they do not list.",
         '"""',
         "",
         "from __future__ import annotations",
@@ -82,7 +74,7 @@ def render_models(builder: Builder, head: str) -> str:
         "",
         "import attrs",
         "",
-        "from .._convert import WIRE, OpenStrEnum",
+        "from .._convert import WIRE, OpenIntEnum, OpenIntFlag, OpenStrEnum",
         "",
     ]
     names = sorted([*tb.enums, *tb.classes])
@@ -96,13 +88,15 @@ def render_models(builder: Builder, head: str) -> str:
     return "\n".join(out) + "\n"
 
 
+_ENUM_BASES = {"str": "OpenStrEnum", "int": "OpenIntEnum", "flag": "OpenIntFlag"}
+
+
 def _render_enum(enum: EnumDef) -> list[str]:
-    lines = [f"class {enum.name}(OpenStrEnum):"]
+    lines = [f"class {enum.name}({_ENUM_BASES[enum.kind]}):"]
     lines.extend(_doc(enum.doc or f"Values of ``{enum.name}``; unknown ones are kept.", INDENT))
     lines.append("")
-    taken: set[str] = set()
-    for value in enum.values:
-        lines.append(f"{INDENT}{_member(value, taken)} = {value!r}")
+    for member, value in enum.members:
+        lines.append(f"{INDENT}{member} = {value!r}")
     return lines
 
 
@@ -111,18 +105,27 @@ def _render_class(cls: ClassDef) -> list[str]:
     lines.extend(_doc(cls.doc or f"The ``{cls.name}`` schema.", INDENT))
     if cls.fields:
         lines.append("")
-    for f in cls.fields:
-        lines.extend(_comment(f.doc, INDENT))
-        meta = f", metadata={{WIRE: {f.wire!r}}}" if f.wire != f.name else ""
+    # Fields every release sends come first; attrs takes them in any order (kw_only).
+    ordered = sorted(cls.fields, key=lambda f: not f.required)
+    for f in ordered:
+        note = f.doc
+        if f.since:
+            note = f"{note} (PeerTube >= {f.since})".strip()
+        lines.extend(_comment(note, INDENT))
+        options = []
+        if not f.required:
+            options.append("default=None")
+        if f.wire != f.name:
+            options.append(f"metadata={{WIRE: {f.wire!r}}}")
         if SECRET.search(f.wire):
-            meta += ", repr=False"
-        default = f"attrs.field(default=None{meta})" if meta else "None"
-        lines.append(f"{INDENT}{f.name}: {_model_type(f.type)} | None = {default}")
+            options.append("repr=False")
+        if f.required:
+            value = f" = attrs.field({', '.join(options)})" if options else ""
+            lines.append(f"{INDENT}{f.name}: {f.type}{value}")
+        else:
+            value = f"attrs.field({', '.join(options)})" if len(options) > 1 else "None"
+            lines.append(f"{INDENT}{f.name}: {f.type} | None = {value}")
     return lines
-
-
-def _model_type(t: str) -> str:
-    return t
 
 
 def _qualify(t: str, models: Iterable[str]) -> str:
@@ -155,9 +158,11 @@ def render_resources(builder: Builder, head: str) -> str:
         "",
         "from __future__ import annotations",
         "",
+        "import os",
         "from collections.abc import Mapping, Sequence",
         "from datetime import datetime",
-        "from typing import Any",
+        "from pathlib import Path",
+        "from typing import Any, overload",
         "",
         "from .._pagination import Paginator",
         "from .._pipeline import Caller",
@@ -186,8 +191,8 @@ def _render_endpoint(method: MethodDef, models: list[str]) -> str:
     op = method.op
     args = [repr(op.method), repr(op.path), repr(method.response_kind)]
     model = None
-    if method.page_item is None and method.response_kind == "json" and method.returns != "Any":
-        model = _qualify(method.returns, models)
+    if method.page_item is None and method.model not in (None, "Any"):
+        model = _qualify(str(method.model), models)
     kw = []
     if model is not None:
         kw.append(f"model={_runtime_type(model)}")
@@ -198,6 +203,16 @@ def _render_endpoint(method: MethodDef, models: list[str]) -> str:
     files = sorted(a.wire for a in method.body_args if a.is_file)
     if files:
         kw.append(f"files=frozenset({files!r})")
+    if method.since:
+        kw.append(f"since={method.since!r}")
+    newer = sorted(
+        (a.wire, a.since)
+        for a in [*method.query_args, *method.header_args, *method.body_args]
+        if a.since and release_key(a.since) > release_key(SUPPORTED_FROM)
+    )
+    if newer:
+        kw.append(f"since_args={tuple(newer)!r}")
+    kw.append(f"name={method.resource + '.' + method.name!r}")
     return f"{_const(method)} = Endpoint({', '.join(args + kw)})"
 
 
@@ -241,7 +256,8 @@ def _render_method(method: MethodDef, models: list[str]) -> list[str]:
     keyword = [*method.query_args, *method.header_args, *method.body_args]
     keyword.sort(key=lambda a: not a.required)
     paginated = method.page_item is not None
-    if keyword or paginated:
+    binary = method.response_kind == "binary"
+    if keyword or paginated or binary:
         params.append("*")
     params.extend(_arg_decl(a, models) for a in keyword if a.required)
     if paginated:
@@ -249,17 +265,42 @@ def _render_method(method: MethodDef, models: list[str]) -> list[str]:
     params.extend(_arg_decl(a, models) for a in keyword if not a.required)
     returns = _qualify(method.returns, models)
     prefix = "def" if paginated else "async def"
-    lines = [f"{INDENT}{prefix} {method.name}({', '.join(params)}) -> {returns}:"]
+    lines: list[str] = []
+    if binary:
+        # Without ``dest`` the bytes are returned; with it they stream to that file.
+        for dest, result in (
+            ("dest: None = None", "bytes"),
+            ("dest: str | os.PathLike[str]", "Path"),
+        ):
+            lines.append(f"{INDENT}@overload")
+            lines.append(
+                f"{INDENT}{prefix} {method.name}({', '.join([*params, dest])}) -> {result}: ..."
+            )
+        params.append("dest: str | os.PathLike[str] | None = None")
+        returns = "bytes | Path"
+    lines.append(f"{INDENT}{prefix} {method.name}({', '.join(params)}) -> {returns}:")
     doc = method.doc
     doc += f"\n\n``{method.op.method} {method.op.path}``"
+    if method.since:
+        doc += (
+            f"\n\nNeeds PeerTube >= {method.since}: on an older instance it raises "
+            "``UnsupportedByServer`` without sending anything."
+        )
     if paginated:
         doc += (
             "\n\n``await`` it for one page; ``async for`` walks every item, ``count`` (at "
             "most 100) per request; ``limit`` stops early."
         )
-    described = [a for a in keyword if a.doc]
+    if binary:
+        doc += (
+            "\n\nReturns the file's bytes, or streams them to ``dest`` and returns its path "
+            "(a partial file is resumed with ``Range``)."
+        )
+    if method.returns.endswith("| None") and method.model:
+        doc += "\n\nReturns None when the server answers without a body (e.g. ``204``)."
+    described = [a for a in keyword if a.doc or a.since]
     if described:
-        doc += "\n\nArgs:\n" + "\n".join(f"- {a.name}: {a.doc}" for a in described)
+        doc += "\n\nArgs:\n" + "\n".join(f"- {a.name}: {_arg_note(a)}" for a in described)
     lines.extend(_doc(doc, INDENT * 2))
     call = [_const(method)]
     path = ", ".join(a.name for a in method.path_args)
@@ -272,6 +313,8 @@ def _render_method(method: MethodDef, models: list[str]) -> list[str]:
         if group:
             mapping = ", ".join(f"{a.wire!r}: {a.name}" for a in group)
             call.append(f"{label}={{{mapping}}}")
+    if binary:
+        call.append("dest=dest")
     if paginated:
         call.extend(["start=start", "count=count", "limit=limit"])
         lines.append(f"{INDENT * 2}return self._list({', '.join(call)})")
@@ -281,6 +324,12 @@ def _render_method(method: MethodDef, models: list[str]) -> list[str]:
         lines.append(f"{INDENT * 2}result: {returns} = await self._call({', '.join(call)})")
         lines.append(f"{INDENT * 2}return result")
     return lines
+
+
+def _arg_note(arg: Arg) -> str:
+    if arg.since:
+        return f"{arg.doc} (PeerTube >= {arg.since})".strip()
+    return arg.doc
 
 
 def _render_root(builder: Builder) -> list[str]:
@@ -340,10 +389,12 @@ def render_reference(builder: Builder, command: str) -> str:
         lines.append("")
         lines.append(builder.resources[res])
         lines.append("")
-        lines.append("| method | route | returns |")
-        lines.append("|---|---|---|")
+        lines.append("| method | route | returns | needs |")
+        lines.append("|---|---|---|---|")
         for m in sorted(by_res.get(res, []), key=lambda m: m.name):
-            ret = m.returns.replace("|", "\\|")
-            lines.append(f"| `{m.name}` | `{m.op.method} {m.op.path}` | `{ret}` |")
+            ret = "bytes | Path" if m.response_kind == "binary" else m.returns
+            ret = ret.replace("|", "\\|")
+            since = f"since {m.since}" if m.since else ""
+            lines.append(f"| `{m.name}` | `{m.op.method} {m.op.path}` | `{ret}` | {since} |")
         lines.append("")
     return "\n".join(lines)

@@ -54,6 +54,10 @@ class Param:
     schema: dict[str, Any]
     required: bool
     description: str = ""
+    #: The name of the spec's shared parameter it comes from (``videosSort``), if any.
+    ref: str | None = None
+    #: Oldest release that knows the parameter ("PeerTube >= X" in the spec).
+    since: str | None = None
 
 
 @attrs.define
@@ -119,16 +123,23 @@ class Spec:
                 yield Operation(method.upper(), path, op, params)
 
     def _param(self, raw: Mapping[str, Any]) -> Param:
+        ref: str | None = None
         if "$ref" in raw:
+            prefix = "#/components/parameters/"
+            if str(raw["$ref"]).startswith(prefix):
+                ref = str(raw["$ref"])[len(prefix) :]
             raw = self.pointer(raw["$ref"])
         location = raw.get("in")
         if location not in ("path", "query", "header"):
             raise SpecError(f"unsupported parameter location {location!r} ({raw.get('name')})")
         schema = copy.deepcopy(raw.get("schema") or {"type": "string"})
+        since = raw.get("x-since")
         return Param(
             name=str(raw["name"]),
             location=location,
             schema=schema,
             required=bool(raw.get("required")) or location == "path",
             description=str(raw.get("description") or "").strip(),
+            ref=ref,
+            since=str(since) if since is not None else None,
         )

@@ -39,7 +39,6 @@ from yarl import URL
 from .._client import DEFAULT_USER_AGENT, PeerTube, normalize_instance_url
 from .._convert import make_converter
 from .._errors import APIError, PeerTubeError, RateLimited, ServerError, TransportError
-from .._generated import models as m
 from .._pagination import Page
 from .._pipeline import Backoff
 from .._ratelimit import RateLimit
@@ -74,8 +73,8 @@ _MAX_BUFFER = 8 << 20
 _ERRORS_KEPT = 200
 
 # Oldest first: new items land at the end, so offsets already read stay valid.
-_VIDEO_SORT = m.AccountsListVideosSort("publishedAt")
-_THREAD_SORT = m.VideosCommentsListThreadsSort("createdAt")
+_VIDEO_SORT = "publishedAt"
+_THREAD_SORT = "createdAt"
 
 Progress = Callable[[CrawlProgress], None]
 

@@ -26,7 +26,7 @@ import logging
 import mimetypes
 import os
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,14 @@ from yarl import URL
 
 from .._errors import (
     APIError,
+    DownloadError,
     NotFound,
     PeerTubeError,
     RateLimited,
     ServerError,
     TransportError,
 )
+from .._files import Progress, save_to_file
 from .._generated.models import VideoDetails
 from .._generated.resources import VideosResource
 from .._ratelimit import RateLimitHeaders
@@ -58,8 +60,6 @@ _FINGERPRINT_BYTES = 64 * 1024
 _MAX_CHUNK_FAILURES = 8
 _RANGE = re.compile(r"bytes=0-(\d+)")
 
-Progress = Callable[[int, int], Any]
-
 
 class UploadError(PeerTubeError):
     """An upload cannot go on (file changed, upload lost, too many failures)."""
@@ -72,10 +72,6 @@ class UploadOutcomeUnknown(UploadError):
     def __init__(self, message: str, *, state: UploadState) -> None:
         super().__init__(message)
         self.state = state
-
-
-class DownloadError(PeerTubeError):
-    """A download cannot be completed (no file to fetch, wrong length)."""
 
 
 def _camel(name: str) -> str:
@@ -436,47 +432,15 @@ class Videos(VideosResource):
         if not isinstance(video, VideoDetails):
             video = await self.get(video)
         url, expected = _pick_file(video, resolution)
-        target = Path(dest)
-        have = await asyncio.to_thread(_prepare, target)
-        if expected is not None and have == expected:
-            if on_progress is not None:
-                on_progress(have, expected)
-            return target
-        if expected is not None and have > expected:
-            have = 0
-        headers = {"Range": f"bytes={have}-"} if have else {}
-        async with self._caller.pipeline.stream("GET", url, headers=headers) as resp:
-            if have and resp.status != 206:
-                have = 0  # the server ignored Range: start over
-            total = expected
-            length = resp.headers.get("Content-Length")
-            if total is None and length is not None and length.isdigit():
-                total = int(length) + have
-            handle = await asyncio.to_thread(target.open, "ab" if have else "wb")
-            written = have
-            try:
-                async for piece in _pieces(resp.chunks()):
-                    await asyncio.to_thread(handle.write, piece)
-                    written += len(piece)
-                    if on_progress is not None:
-                        on_progress(written, total or written)
-            finally:
-                await asyncio.to_thread(handle.close)
-        if total is not None and written != total:
-            raise DownloadError(f"downloaded {written} bytes of {total}; call again to resume")
-        return target
-
-
-def _prepare(target: Path) -> int:
-    """Make the folder; the size of what an earlier attempt left (0 if nothing)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return target.stat().st_size if target.exists() else 0
-
-
-async def _pieces(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    async for piece in chunks:
-        if piece:
-            yield piece
+        return await save_to_file(
+            self._caller.pipeline,
+            "GET",
+            url,
+            Path(dest),
+            expected=expected,
+            on_progress=on_progress,
+            priority=self._caller.options.priority,
+        )
 
 
 def _next_offset(header: str | None) -> int:

@@ -1355,3 +1355,70 @@ def problem_docs(operation_id: str | None) -> str | None:
 def error_type(code: str) -> str:
     """The ``type`` URL of an error carrying a PeerTube ``code``."""
     return f"{_DOCS}#section/Errors/{code}"
+
+
+# ---------------------------------------------------------------------------------------
+# Jobs
+
+#: The states ``GET /api/v1/jobs/{state}`` accepts (BullMQ's, as PeerTube lists them).
+JOB_STATES = ("active", "completed", "failed", "waiting", "delayed")
+
+
+def seed_jobs(origin: str, created: float) -> list[dict[str, Any]]:
+    """Jobs shaped as a PeerTube 6.3 server lists them: ids are strings (a counter, a
+    UUID, or ``repeat:<hash>:<time>`` for repeatable jobs), ``error`` is the failure's
+    text or null, and unfinished jobs have null ``finishedOn``/``processedOn``."""
+    jobs: list[dict[str, Any]] = []
+    for n in range(1, 13):
+        at = created + n * 60
+        jobs.append(
+            {
+                "id": str(40 + n),
+                "state": "completed",
+                "type": "email",
+                "data": {"template": "verify-email", "to": [f"user{n}@example.com"]},
+                "progress": 0,
+                "priority": None,
+                "parent": None,
+                "error": None,
+                "createdAt": iso(at),
+                "finishedOn": iso(at + 1),
+                "processedOn": iso(at + 0.5),
+            }
+        )
+    failed_at = created + 30
+    jobs.append(
+        {
+            "id": "5f337e40-247c-4da5-8320-0b72790bf44f",
+            "state": "failed",
+            "type": "transcoding-job-builder",
+            "data": {"videoUUID": "74f7c1ba-2aec-4387-88e4-9cf9fc04f1da"},
+            "progress": 0,
+            "priority": None,
+            "parent": None,
+            "error": "TypeError: Cannot read properties of undefined (reading 'prefix')",
+            "createdAt": iso(failed_at),
+            "finishedOn": iso(failed_at + 2),
+            "processedOn": iso(failed_at + 1),
+        }
+    )
+    for n, digest in enumerate(
+        ("ee4cbf79ca3b6a66b34475a4b384b536", "cfdb8bbac5a02afadf9091a04caaa993")
+    ):
+        at = created + 600 + n
+        jobs.append(
+            {
+                "id": f"repeat:{digest}:{int((at + 3600) * 1000)}",
+                "state": "delayed",
+                "type": "videos-views-stats",
+                "data": {},
+                "progress": 0,
+                "priority": None,
+                "parent": None,
+                "error": None,
+                "createdAt": iso(at),
+                "finishedOn": None,
+                "processedOn": None,
+            }
+        )
+    return jobs

@@ -35,6 +35,7 @@ from ._data import (
     CHANNEL_SORTS,
     COMMENT_THREAD_SORTS,
     DEFAULT_PASSWORDS,
+    JOB_STATES,
     PLAYLIST_SORTS,
     ROLE_ADMINISTRATOR,
     ROLE_MODERATOR,
@@ -51,6 +52,7 @@ from ._data import (
     field_error,
     iso,
     problem_docs,
+    seed_jobs,
     short_to_uuid,
     sortable,
 )
@@ -456,6 +458,10 @@ class FakeInstance:
         self._url: URL | None = None
         self._host = ""
         self._catalog: Catalog | None = None
+        #: The job queue ``GET /api/v1/jobs/{state}`` lists (administrators only).
+        self.jobs: list[dict[str, Any]] = []
+        #: Two-factor requests awaiting confirmation: request token -> (user, secret).
+        self._otp_requests: dict[str, tuple[str, str]] = {}
         self._runner: web.AppRunner | None = None
         self._closed = False
         self._sessions_by_access: dict[str, _Session] = {}
@@ -536,6 +542,7 @@ class FakeInstance:
             )
             if self._file_origin is not None:
                 self._catalog.set_file_origin(self._file_origin)
+            self.jobs = seed_jobs(origin, self._clock() - 3600)
             self._uploads.open()
             runner = web.AppRunner(
                 self.app,
@@ -769,6 +776,7 @@ class FakeInstance:
         get(f"{api}/oauth-clients/local", self._get_oauth_client)
         get(f"{api}/users/me", self._get_me)
         get(f"{api}/users/me/notifications", self._list_notifications)
+        get(f"{api}/jobs/{{state}}", self._list_jobs)
         post = self._route_post
         post(f"{api}/users/token", self._token, "login")
         post(f"{api}/users/revoke-token", self._revoke_token)
@@ -780,6 +788,9 @@ class FakeInstance:
             self._ask_verify_email,
             "ask_send_email",
         )
+        post(f"{api}/users/{{id}}/two-factor/request", self._request_two_factor)
+        post(f"{api}/users/{{id}}/two-factor/confirm-request", self._confirm_two_factor)
+        post(f"{api}/users/{{id}}/two-factor/disable", self._disable_two_factor)
         uploads = self._uploads
         resumable = f"{api}/videos/upload-resumable"
         post(resumable, uploads.init)
@@ -790,6 +801,7 @@ class FakeInstance:
         # Outside the API: no rate limit, as PeerTube's static routes.
         self._add(web.get("/static/web-videos/private/{filename}", uploads.private_file))
         self._add(web.get("/static/web-videos/{filename}", uploads.static_file))
+        self._add(web.get("/download/videos/generate/{video}", uploads.generate_download))
         self._add(web.get("/download/videos/{name}", uploads.download))
         self._add(web.put("/_bench/sink", uploads.bench_sink))
 
@@ -1092,7 +1104,11 @@ class FakeInstance:
         return self._catalog
 
     async def _unknown(self, request: web.Request, exchange: _Exchange) -> web.Response:
-        return self._problem(request, exchange, 404, "Not found")
+        # PeerTube ends its API router with a bare 400: a route this release lacks (a
+        # newer server's, say) answers 400 with an empty JSON body, not 404.
+        return self._respond(
+            request, exchange, 400, b"", "application/json; charset=utf-8", with_etag=False
+        )
 
     async def _get_config(self, request: web.Request, exchange: _Exchange) -> web.Response:
         catalog = self._require_catalog()
@@ -1165,6 +1181,14 @@ class FakeInstance:
 
         key = ("videos", sort, start, count, count_total)
         return self._cached_json(request, exchange, key, build)
+
+    def _find_video(self, raw: str) -> Video | None:
+        """A video by id, UUID or short UUID; None when there is no such video."""
+        catalog = self._require_catalog()
+        if _INT_RE.fullmatch(raw):
+            return catalog.video_by_id(int(raw))
+        decoded = short_to_uuid(raw) if len(raw) == 22 else None
+        return catalog.video_by_uuid(str(decoded) if decoded is not None else raw)
 
     def _video_param(
         self, request: web.Request, exchange: _Exchange, param: str
@@ -1289,6 +1313,105 @@ class FakeInstance:
             return page
         # Nothing on the fake notifies anyone yet: every user's list is empty.
         return self._json(request, exchange, self._page_body(0, []))
+
+    async def _list_jobs(self, request: web.Request, exchange: _Exchange) -> web.Response:
+        """``GET /api/v1/jobs/{state}``: administrators only (right 7, MANAGE_JOBS)."""
+        exchange.docs = "getJobs"
+        user = self._authenticate(request, exchange)
+        if isinstance(user, web.Response):
+            return user
+        state = request.match_info["state"]
+        if user.role != ROLE_ADMINISTRATOR:
+            return self._problem(
+                request,
+                exchange,
+                403,
+                f"User {user.username} does not have right 7 to access to /{state}.",
+            )
+        if state not in JOB_STATES:
+            error = _field_error(state, "Invalid value", "state", "params")
+            return self._invalid(request, exchange, {"state": error})
+        sorts = frozenset({"createdAt", "-createdAt"})
+        page = self._page_query(request, exchange, sorts, "-createdAt")
+        if isinstance(page, web.Response):
+            return page
+        start, count, sort = page
+        kind = request.query.get("jobType")
+        found = [j for j in self.jobs if j["state"] == state and kind in (None, j["type"])]
+        found.sort(key=lambda j: str(j["createdAt"]), reverse=sort.startswith("-"))
+        items = [dumps(job) for job in found[start : start + count]]
+        return self._json(request, exchange, self._page_body(len(found), items))
+
+    def _own_user(self, request: web.Request, exchange: _Exchange) -> User | web.Response:
+        """The signed-in user when ``{id}`` is that user, else the error PeerTube sends
+        (it checks the current password of the user it is asked about)."""
+        user = self._authenticate(request, exchange)
+        if isinstance(user, web.Response):
+            return user
+        raw = request.match_info["id"]
+        if not _INT_RE.fullmatch(raw):
+            error = _field_error(raw, "Should have a valid id", "id", "params")
+            return self._invalid(request, exchange, {"id": error})
+        target = next((u for u in self._require_catalog().users if u.id == int(raw)), None)
+        if target is None:
+            return self._problem(request, exchange, 404, "User not found")
+        if target.id != user.id:
+            return self._password_refused(request, exchange)
+        return user
+
+    def _password_refused(self, request: web.Request, exchange: _Exchange) -> web.Response:
+        return self._problem(
+            request,
+            exchange,
+            403,
+            "currentPassword is invalid.",
+            code="current_password_is_invalid",
+        )
+
+    async def _request_two_factor(self, request: web.Request, exchange: _Exchange) -> web.Response:
+        """``POST /users/{id}/two-factor/request``: a new secret, to confirm with a code."""
+        user = self._own_user(request, exchange)
+        if isinstance(user, web.Response):
+            return user
+        body = await self._read_body(request)
+        if body.get("currentPassword") != user.password:
+            return self._password_refused(request, exchange)
+        if user.username in self._otp_secrets:
+            return self._problem(request, exchange, 400, "Two factor is already enabled.")
+        secret = new_secret()
+        token = secrets.token_hex(32)
+        self._otp_requests[token] = (user.username, secret)
+        uri = f"otpauth://totp/PeerTube:{user.username}?issuer=PeerTube&secret={secret}"
+        answer = {"otpRequest": {"requestToken": token, "secret": secret, "uri": uri}}
+        return self._json(request, exchange, dumps(answer))
+
+    async def _confirm_two_factor(self, request: web.Request, exchange: _Exchange) -> web.Response:
+        """``POST /users/{id}/two-factor/confirm-request``: a code of the new secret turns
+        two-factor authentication on."""
+        user = self._own_user(request, exchange)
+        if isinstance(user, web.Response):
+            return user
+        body = await self._read_body(request)
+        pending = self._otp_requests.get(str(body.get("requestToken")))
+        if pending is None or pending[0] != user.username:
+            return self._problem(request, exchange, 403, "Invalid request token")
+        if not totp_valid(pending[1], str(body.get("otpToken")), self._clock()):
+            return self._problem(request, exchange, 403, "Invalid OTP token")
+        del self._otp_requests[str(body.get("requestToken"))]
+        self._otp_secrets[user.username] = pending[1]
+        return self._respond(request, exchange, 204, b"", None)
+
+    async def _disable_two_factor(self, request: web.Request, exchange: _Exchange) -> web.Response:
+        user = self._own_user(request, exchange)
+        if isinstance(user, web.Response):
+            return user
+        body = await self._read_body(request)
+        if body.get("currentPassword") != user.password:
+            return self._password_refused(request, exchange)
+        if user.username not in self._otp_secrets:
+            return self._problem(request, exchange, 400, "Two factor is already disabled.")
+        del self._otp_secrets[user.username]
+        return self._respond(request, exchange, 204, b"", None)
 
     async def _list_playlists(self, request: web.Request, exchange: _Exchange) -> web.Response:
         exchange.docs = "getPlaylists"

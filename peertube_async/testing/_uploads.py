@@ -1074,6 +1074,31 @@ class UploadService:
         disposition = f'attachment; filename="{title}-{file.resolution}p.mp4"'
         return await self._send_file(request, file, (("Content-Disposition", disposition),))
 
+    async def generate_download(self, request: web.Request) -> web.StreamResponse:
+        """``GET /download/videos/generate/{video}?videoFileIds=N``: the video's file of
+        that id (its best one without), served whole or by ``Range``."""
+        fake = self._fake
+        fake.stats.file_requests += 1
+        exchange = fake._new_exchange()
+        refused = fake._optional_authenticate(request, exchange)
+        if refused is not None:
+            return refused
+        video = fake._find_video(request.match_info["video"])
+        if video is None or not video.files:
+            return fake._problem(request, exchange, 404, "Video not found")
+        if not may_see(exchange.session.user if exchange.session else None, video):
+            if exchange.session is None:
+                return fake._token_refused(request, exchange, 401, "unauthorized_request")
+            return fake._problem(
+                request, exchange, 403, "Cannot fetch information of private/internal/blocked video"
+            )
+        wanted = request.query.getall("videoFileIds", [])
+        files = [f for f in video.files if not wanted or str(f.id) in wanted]
+        if not files:
+            return fake._problem(request, exchange, 404, "Video file not found")
+        file = max(files, key=lambda f: f.resolution)
+        return await self._send_file(request, file, ())
+
     async def _send_file(
         self,
         request: web.Request,
