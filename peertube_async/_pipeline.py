@@ -349,7 +349,9 @@ class Pipeline:
                 raise
             # Headers only matter to buckets that hold a place for this call.
             hdr = RateLimitHeaders.parse(resp.headers) if ticket.holds else None
-            self.scheduler.complete(ticket, resp.status, hdr)
+            # Dated by when the answer came in, on the scheduler's clock when it is the loop's.
+            at = resp.received_at if self.scheduler.on_loop_clock else None
+            self.scheduler.complete(ticket, resp.status, hdr, at=at)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "%s %s -> %d in %.1f ms",

@@ -53,6 +53,17 @@ _HORIZON_WINDOWS = 3.0
 _HEADER_SLACK = 2.0
 #: Added to every window end: the two clocks tick at slightly different rates.
 _MARGIN = 0.001
+#: ``X-RateLimit-Reset`` is in whole seconds: it tells windows apart only when they last
+#: at least this long.
+_NAME_RESOLUTION = 1.0
+#: A window learned from the headers is at most this factor of the configured one, or
+#: ``_LONGEST_WINDOW`` seconds; longer ones are garbage (or another limiter's).
+_LEARN_RANGE = 10.0
+_LONGEST_WINDOW = 3600.0
+#: Probing stops once the window's length is known within this share of it, or within
+#: ``_PROBE_FLOOR`` seconds for short windows (a few round trips blur every probe).
+_PROBE_PRECISION = 0.02
+_PROBE_FLOOR = 0.05
 #: In smooth pacing, how far behind its grid (as a share of the window) a bucket may
 #: catch up with closer-spaced grants.
 _CATCH_UP = 0.1
@@ -205,6 +216,9 @@ class _Window:
     #: Latest ``received + window`` of requests that may be in this window without one
     #: of its answers saying so; bounds the end when nothing better is known.
     maybe_bound: float = -math.inf
+    #: Local times between which the request that opened it arrived, once known.
+    opened_lo: float = -math.inf
+    opened_hi: float = math.inf
 
 
 @attrs.define(eq=False)
@@ -217,6 +231,8 @@ class Reservation:
     #: How many window changes happened while it was in flight.
     hops: int = 0
     done: bool = False
+    #: Sent on the last place of a window to test whether the window has ended.
+    probe: bool = False
 
 
 @attrs.frozen
@@ -238,10 +254,24 @@ class BucketSnapshot:
 class Bucket:
     """One limiter class of one instance, as counted for this client."""
 
-    def __init__(self, name: str, spec: RateLimit, *, pacing: Pacing = "burst") -> None:
+    def __init__(
+        self, name: str, spec: RateLimit, *, pacing: Pacing = "burst", told: bool = True
+    ) -> None:
         self.name = name
         self.limit = spec.limit
         self.window = spec.window
+        #: Whether ``spec`` is what the instance's administrator configured (the user said
+        #: so), or only PeerTube's documented default, to be checked against the headers.
+        self.told = told
+        #: The window the bucket was configured with; ``window`` is what it believes now.
+        self._configured_window = spec.window
+        #: A probe is in flight (see ``_probe_at``).
+        self._probe_out = False
+        #: Bounds of the server's window length and of its clock's offset to ours.
+        self._window_lo = 0.0
+        self._window_hi = math.inf
+        self._offset_lo = -math.inf
+        self._offset_hi = math.inf
         self.count_failed = spec.count_failed
         self.pacing: Pacing = pacing
         self._cur = _Window()
@@ -297,10 +327,49 @@ class Bucket:
         # Until a first answer, one request at a time: learn the server's real limit and
         # what it already counted (an earlier run, a neighbour) before spending.
         room = self.limit if self._answered else 1
+        probe_at = self._probe_at()
+        if self._answered and self._probing and not self._probe_out and self.limit >= 2:
+            room -= 1  # the window's last place is kept for a probe
         if self._cur.count < room:
             return at
         over_at = self._surely_over_at()
+        if (
+            probe_at is not None
+            and self._cur.count == room
+            and (over_at is None or probe_at < over_at)
+        ):
+            return max(at, probe_at)
         return None if over_at is None else max(at, over_at)
+
+    def _probe_at(self) -> float | None:
+        """When to send a probe on the current window's last place, or None.
+
+        Only while the window's length is uncertain (the headers contradict the window
+        the bucket was given, see :meth:`_learn_window`): the probe goes at the middle of
+        what the length may be, counted from the window's opening. Whether it opens a new
+        window or lands in the old one halves the uncertainty; either way it is counted
+        on a place the bucket kept free, so it cannot be refused.
+        """
+        cur = self._cur
+        if (
+            not self._probing
+            or self._probe_out
+            or self.limit < 2
+            or math.isinf(cur.opened_hi)
+            or math.isinf(self._window_hi)
+        ):
+            return None
+        middle = (self._window_lo + self._window_hi) / 2
+        return cur.opened_hi + middle
+
+    @property
+    def _probing(self) -> bool:
+        """Whether the window's length is still being narrowed by probes."""
+        if math.isinf(self._window_hi):
+            return False
+        width = self._window_hi - self._window_lo
+        doubt = not self.told or not (self._window_lo < self._configured_window <= self._window_hi)
+        return doubt and width > max(_PROBE_FLOOR, self._window_hi * _PROBE_PRECISION)
 
     def can_acquire(self, now: float) -> bool:
         """Whether :meth:`acquire` would succeed at ``now``."""
@@ -324,6 +393,10 @@ class Bucket:
         base = self._next_slot if late <= self.window * _CATCH_UP else now
         self._next_slot = base + self.spacing
         res = Reservation(sent_at=now, window=cur)
+        probe_at = self._probe_at()
+        if probe_at is not None and cur.count == self.limit and now >= probe_at:
+            res.probe = True
+            self._probe_out = True
         self._in_flight.add(res)
         return res
 
@@ -377,6 +450,14 @@ class Bucket:
             return
         if status is not None:
             self._answered = True
+        if res.probe:
+            self._probe_out = False
+        if hdr is not None and status is not None:
+            self._learn_clock(res, now, hdr)
+            if status < 400:
+                self._learn_window(res, now, hdr)
+            if res.probe and status < 400 and self._probe_answered(res, now, hdr):
+                return
         if (
             hdr is not None
             and hdr.reset_in is not None
@@ -392,7 +473,10 @@ class Bucket:
             res.window.count = max(0, res.window.count - 1)
             self._uncarry(res)
             return
-        server_id = hdr.reset if hdr is not None and hdr.reset_in is not None else None
+        named = hdr.reset if hdr is not None and hdr.reset_in is not None else None
+        # ``Reset`` names a window by the second it ends in: windows shorter than a
+        # second can end in the same one, so then the name identifies nothing.
+        server_id = named if self.window >= _NAME_RESOLUTION else None
         win = self._landing(res, now, server_id)
         if win is not self._cur:
             return
@@ -405,9 +489,17 @@ class Bucket:
             # this one too.
             self._switch(_Window(count=1 + cur.late_unresolved, server_id=server_id, started=True))
             cur = self._cur
-        elif server_id is not None:
-            cur.server_id = server_id
-        if server_id is None and now > cur.end_lo:
+            proven = True
+        else:
+            # Counted in this window for sure: its name says so, or it was answered
+            # before this window could have ended.
+            proven = server_id is not None and server_id == cur.server_id
+            if server_id is not None and cur.server_id is None:
+                cur.server_id = server_id
+        landed_here = proven or now <= cur.end_lo
+        if not landed_here:
+            # Perhaps it arrived after this window ended, opening the next one (a loop
+            # that lagged between admission and sending, say): count it there too.
             cur.late_unresolved += 1
             cur.late_bound = max(cur.late_bound, now + self.window + _MARGIN)
         if status is None:
@@ -418,7 +510,7 @@ class Bucket:
         cur.started = True
         cur.end_hi = min(cur.end_hi, now + self.window + _MARGIN)
         if hdr is not None:
-            self._apply_headers(cur, res, now, hdr)
+            self._apply_headers(cur, res, now, hdr, landed_here=landed_here)
         if status == 429:
             from_limiter = hdr is not None and hdr.from_limiter
             if from_limiter:
@@ -429,6 +521,81 @@ class Bucket:
             elif not from_limiter:
                 # A proxy's own limit, of unknown shape: pause, keep the window as is.
                 self._block(now, self.spacing)
+
+    def _learn_clock(self, res: Reservation, now: float, hdr: RateLimitHeaders) -> None:
+        """Narrow the offset between the server's clock and ours (``server - local``).
+
+        ``Date`` is the server's time, truncated to the second, when it answered, which
+        happened between our sending and our receiving: each answer bounds the offset,
+        and answers on both sides of a second's boundary pin it to about a round trip.
+        """
+        if hdr.date is None:
+            return
+        low = hdr.date - now
+        high = hdr.date + 1.0 - res.sent_at
+        if low > self._offset_hi or high < self._offset_lo:
+            # The server's clock jumped: start over from this answer.
+            self._offset_lo, self._offset_hi = low, high
+            return
+        self._offset_lo = max(self._offset_lo, low)
+        self._offset_hi = min(self._offset_hi, high)
+
+    def _learn_window(self, res: Reservation, now: float, hdr: RateLimitHeaders) -> None:
+        """Learn the server's window length from an answer that opened a window.
+
+        The first request counted in a window (``Remaining`` one below ``Limit``) opened
+        it on arrival, between our sending and our receiving; ``Reset`` is the window's
+        end rounded up to the second. With the clock offset known, each such answer
+        bounds the length from above (end rounded up, minus the earliest arrival) and
+        from below; the bounds of every window seen are intersected. The window the
+        client believes in is kept an upper bound of the real one: shrunk to the upper
+        bound, or set to it when the lower bound shows the window longer than believed.
+        A bound beyond ten times the configured window and an hour is ignored (garbage,
+        or another limiter), and the belief never goes below a tenth of the configured
+        window: headers can neither stall a bucket for hours nor turn it into a flood.
+        """
+        if hdr.reset is None or hdr.limit is None or hdr.remaining != hdr.limit - 1:
+            return
+        if res.window is self._cur and res.carried_into is None and not res.probe:
+            # The request that opened the current window (a probe opens the next one).
+            self._cur.opened_lo = max(self._cur.opened_lo, res.sent_at)
+            self._cur.opened_hi = min(self._cur.opened_hi, now)
+        if math.isinf(self._offset_lo) or math.isinf(self._offset_hi):
+            return
+        upper = hdr.reset - (res.sent_at + self._offset_lo) + _MARGIN
+        lower = hdr.reset - 1.0 - (now + self._offset_hi)
+        if upper > max(self._configured_window * _LEARN_RANGE, _LONGEST_WINDOW) or upper <= 0:
+            return  # garbage, or another limiter's much longer window: ignored
+        self._window_hi = min(self._window_hi, upper)
+        self._window_lo = max(self._window_lo, lower)
+        if self._window_lo > self._window_hi:
+            # Contradicting answers (a changed configuration): trust the latest.
+            self._window_hi, self._window_lo = upper, lower
+        # A window the client was told is kept until the headers contradict it; a
+        # default one is replaced by what the headers prove at most.
+        contradicted = self.window > self._window_hi or self.window <= self._window_lo
+        if contradicted or not self.told:
+            # Never below a floor: a longer belief is still an upper bound, so still safe.
+            self.window = max(self._window_hi, self._configured_window / _LEARN_RANGE)
+
+    def _probe_answered(self, res: Reservation, now: float, hdr: RateLimitHeaders) -> bool:
+        """Narrow the window's length from a probe's answer; True when the probe opened
+        a new window (which is then the current one, holding the probe)."""
+        if hdr.limit is None or hdr.remaining is None or res.window is not self._cur:
+            return False
+        cur = self._cur
+        if hdr.remaining == hdr.limit - 1:
+            # It opened a window: the old one had ended when it arrived.
+            self._window_hi = min(self._window_hi, now - cur.opened_lo + _MARGIN)
+            self.window = max(self._window_hi, self._configured_window / _LEARN_RANGE)
+            nxt = _Window(count=1, started=True, opened_lo=res.sent_at, opened_hi=now)
+            nxt.end_lo = res.sent_at + self._window_lo
+            nxt.end_hi = now + self.window + _MARGIN
+            self._switch(nxt)
+            return True
+        # Counted in the old window, still open when the probe arrived.
+        self._window_lo = max(self._window_lo, res.sent_at - cur.opened_hi)
+        return False
 
     def _landing(self, res: Reservation, now: float, server_id: int | None) -> _Window | None:
         """The window an answered request was counted in, as far as can be told."""
@@ -454,13 +621,27 @@ class Bucket:
         return None
 
     def _apply_headers(
-        self, win: _Window, res: Reservation, now: float, hdr: RateLimitHeaders
+        self,
+        win: _Window,
+        res: Reservation,
+        now: float,
+        hdr: RateLimitHeaders,
+        *,
+        landed_here: bool,
     ) -> None:
         reset_in = hdr.reset_in
         if reset_in is not None and reset_in >= 0:
             reset_in = min(reset_in, self.window * _HORIZON_WINDOWS + _HEADER_SLACK)
+            # An upper bound on the end of whichever window counted the request, so on
+            # this one's too; the lower bound only holds for the window that counted it.
             win.end_hi = min(win.end_hi, now + reset_in + _MARGIN)
-            win.end_lo = min(max(win.end_lo, res.sent_at + reset_in - _HEADER_SLACK), win.end_hi)
+            if hdr.reset is not None and not math.isinf(self._offset_lo):
+                # ``Reset`` on our clock, without the second lost to ``Date``'s rounding.
+                win.end_hi = min(win.end_hi, hdr.reset - self._offset_lo + _MARGIN)
+            if landed_here:
+                win.end_lo = min(
+                    max(win.end_lo, res.sent_at + reset_in - _HEADER_SLACK), win.end_hi
+                )
         if hdr.remaining is not None:
             used = max(0, self.limit - hdr.remaining)
             if used > win.count:

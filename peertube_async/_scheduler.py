@@ -134,6 +134,9 @@ class Scheduler:
         if limits:
             merged.update(limits)
         self.limits = merged
+        #: Limiter classes whose limits the user gave (trusted until the headers
+        #: contradict them); the others start from PeerTube's defaults and are learned.
+        self.told = frozenset(limits or ())
         self.pacing: Pacing = pacing
         self.enabled = enabled
         self._clock = clock
@@ -151,6 +154,11 @@ class Scheduler:
         self._reports: set[asyncio.Task[None]] = set()
 
     # -- clock and timer ------------------------------------------------------------
+
+    @property
+    def on_loop_clock(self) -> bool:
+        """Whether :meth:`now` is the event loop's clock (no clock was injected)."""
+        return self._clock is None
 
     def now(self) -> float:
         """The scheduler's monotonic clock."""
@@ -182,7 +190,9 @@ class Scheduler:
         found = self._buckets.get(key)
         if found is None:
             spec = self.limits.get(name) or self.limits["api"]
-            found = self._buckets[key] = Bucket(name, spec, pacing=self.pacing)
+            found = self._buckets[key] = Bucket(
+                name, spec, pacing=self.pacing, told=name in self.told
+            )
         return found
 
     def _queue(self, origin: str, names: tuple[str, ...]) -> _Queue:
@@ -384,8 +394,14 @@ class Scheduler:
         ticket: Ticket,
         status: int | None,
         headers: RateLimitHeaders | None,
+        *,
+        at: float | None = None,
     ) -> None:
         """Record the answer (``status`` None: no answer) and correct the buckets.
+
+        ``at``: when the answer came in (the transport's clock reading when its headers
+        were read), if earlier than now: a loop busy with other work, or a body still
+        being read, must not make the window look as if it had opened later.
 
         The headers describe the last limiter that ran on the server: the most specific
         class of the route, or, on a 429 whose ``X-RateLimit-Limit`` names the first
@@ -412,6 +428,8 @@ class Scheduler:
             self._report(ticket, status, headers, described)
             return
         now = self.now()
+        if at is not None:
+            now = min(now, at)
         buckets = ticket.buckets
         for i, (bucket, res) in enumerate(zip(buckets, ticket.reservations, strict=True)):
             if status == 429 and i > described:

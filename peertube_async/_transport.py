@@ -33,6 +33,9 @@ class RawResponse:
     reason: str
     headers: CIMultiDictProxy[str]
     body: bytes
+    #: Event-loop time at which the answer's headers were read: what dates the request's
+    #: arrival at the server, even when the body or a busy loop comes later.
+    received_at: float | None = None
 
 
 def new_session(
@@ -150,8 +153,9 @@ class Transport:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
         try:
             async with self.session.request(method, url, **kwargs) as resp:
+                received_at = asyncio.get_running_loop().time()
                 body = await resp.read()
-                return RawResponse(resp.status, resp.reason or "", resp.headers, body)
+                return RawResponse(resp.status, resp.reason or "", resp.headers, body, received_at)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             failure = _failure(exc, method, url, shown)
         finally:

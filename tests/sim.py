@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from email.utils import formatdate
 
 import attrs
@@ -83,14 +83,27 @@ def simulate(
     with_date: Callable[[int], bool] = lambda i: True,
     prior_count: int = 0,
     horizon: float = 10_000.0,
+    blocked: Sequence[tuple[float, float]] = (),
+    write_delay: Callable[[int], float] = lambda i: 0.0,
+    client_window: float | None = None,
+    told: bool = True,
 ) -> SimResult:
     """Run ``len(arrivals)`` requests (wanted at those times) through a bucket.
 
     ``latency(i)`` gives request ``i``'s (up, down) delays; ``drop(i)`` loses its answer
     (the client sees a transport failure); ``skew`` is server clock minus client clock;
     ``prior_count`` requests of another process already sit in the first window.
+
+    Event-loop lag: during each ``blocked`` interval ``(start, end)`` the client does
+    nothing (timers, answers and wishes wait, in their order, until ``end``, and are then
+    handled with the clock at ``end``); ``write_delay(i)`` separates request ``i``'s
+    admission from the moment it is written (which a blocked loop delays further).
+    The server runs elsewhere: it is never blocked. ``client_window``: the window the
+    client is given, when it differs from the server's; ``told=False``: it is only a
+    default, to be learned from the headers.
     """
-    bucket = Bucket("api", RateLimit(client_limit, window), pacing=pacing)  # type: ignore[arg-type]
+    given = RateLimit(client_limit, client_window if client_window is not None else window)
+    bucket = Bucket("api", given, pacing=pacing, told=told)  # type: ignore[arg-type]
     server = ServerWindow(server_limit, window)
     if prior_count:
         for _ in range(prior_count):
@@ -125,12 +138,22 @@ def simulate(
             reservations[i] = bucket.acquire(now)
             result.sent += 1
             up, down = latency(i)
-            push(now + up, "arrive", i, down)
+            push(unblocked(now + write_delay(i)) + up, "arrive", i, down)
+
+    def unblocked(t: float) -> float:
+        for start, end in blocked:
+            if start <= t < end:
+                return end
+        return t
 
     while events:
-        now, _, kind, i, payload = heapq.heappop(events)
+        now, order, kind, i, payload = heapq.heappop(events)
         if now > horizon:
             break
+        if kind != "arrive" and unblocked(now) > now:
+            # The client's loop is busy: handle it when the loop is free, in order.
+            heapq.heappush(events, (unblocked(now), order, kind, i, payload))
+            continue
         if kind == "want":
             queue.append(i)
         elif kind == "timer":

@@ -243,3 +243,27 @@ async def test_cost_does_not_grow_with_waiters() -> None:
         task.cancel()
     await settle()
     assert math.isfinite(t.timers[0][0]) if t.timers else True
+
+
+async def test_an_answer_is_dated_by_its_arrival_not_by_a_busy_loop() -> None:
+    """A window's end is bounded by when its first answer came in: an answer handled
+    0.3 s later (a loop busy decoding, a body still arriving) must not push the next
+    window 0.3 s later too."""
+    sched, t = make(limit=2, window=1.0)
+    first = await sched.acquire(ORIGIN, ("api",))
+    t.now = 0.01
+    sched.complete(first, 200, None)  # first contact: the window ends by 1.01
+    second = await sched.acquire(ORIGIN, ("api",))
+    t.now = 0.02
+    sched.complete(second, 200, None)
+    await t.advance(1.02)  # the first window is surely over: a new one may open
+    opening = await sched.acquire(ORIGIN, ("api",))
+    filling = await sched.acquire(ORIGIN, ("api",))
+    # The opening request's answer came in at 1.03; the loop handles it at 1.33.
+    t.now = 1.33
+    sched.complete(opening, 200, None, at=1.03)
+    sched.complete(filling, 200, None, at=1.031)
+    ready = sched.bucket(ORIGIN, "api").ready_at(t.now)
+    assert ready is not None
+    # The window opened by 1.03 at the latest, so it ends by 2.03, not by 2.33.
+    assert ready <= 2.03 + 0.002
