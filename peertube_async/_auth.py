@@ -254,6 +254,8 @@ class Authenticator:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._client: tuple[str, str] | None = None
+        #: The password of a login under way, kept out of exceptions meanwhile.
+        self._password: str | None = None
         #: How many refresh requests were sent (for monitoring).
         self.refreshes = 0
 
@@ -290,6 +292,21 @@ class Authenticator:
             return False
         await self._refresh(used)
         return True
+
+    def secrets(self) -> tuple[str, ...]:
+        """What an answer must never get into an exception: the tokens, the OAuth
+        client secret, and the password of a login under way."""
+        found: list[str] = []
+        tokens = self.tokens
+        if tokens is not None:
+            found.append(tokens.access_token)
+            if tokens.refresh_token:
+                found.append(tokens.refresh_token)
+        if self._client is not None and self._client[1]:
+            found.append(self._client[1])
+        if self._password:
+            found.append(self._password)
+        return tuple(found)
 
     @staticmethod
     def _margin(tokens: TokenPair, now: float) -> float:
@@ -331,7 +348,7 @@ class Authenticator:
             )
         except APIError as exc:
             raise _auth_error(exc, fields["grant_type"]) from exc
-        return TokenPair.from_response(decode_json(resp, "POST"), now)
+        return TokenPair.from_response(decode_json(resp, "POST", secrets=self.secrets()), now)
 
     async def login(
         self,
@@ -353,11 +370,15 @@ class Authenticator:
                 self.tokens, self.username = stored, username
                 logger.debug("reusing stored token for %s at %s", username, origin)
                 return
-            tokens = await self._token_request(
-                {"grant_type": "password", "username": username, "password": password},
-                otp,
-                max_wait,
-            )
+            self._password = password
+            try:
+                tokens = await self._token_request(
+                    {"grant_type": "password", "username": username, "password": password},
+                    otp,
+                    max_wait,
+                )
+            finally:
+                self._password = None
             self.tokens, self.username = tokens, username
             await self.store.save(origin, username, tokens)
             logger.info("logged in as %s at %s", username, origin)

@@ -75,6 +75,9 @@ class TokenSource(Protocol):
     async def after_unauthorized(self, used: str) -> bool:
         """``used`` was refused as ``invalid_token``: refresh; True to send again."""
 
+    def secrets(self) -> Sequence[str]:
+        """Values never to repeat in an exception: tokens, client secret, password."""
+
 
 def origin_of(url: URL) -> str:
     """``scheme://host:port`` of ``url``, the key of its rate-limit buckets."""
@@ -173,6 +176,10 @@ class Pipeline:
     def __repr__(self) -> str:
         return f"Pipeline({self.origin})"
 
+    def secrets(self) -> Sequence[str]:
+        """The secrets the client knows, to be replaced in exceptions built from answers."""
+        return self.auth.secrets() if self.auth is not None else ()
+
     async def learn_server_version(self, *, priority: int = Priority.NORMAL) -> str:
         """The release the instance announces (``serverVersion`` of ``/api/v1/config``),
         asked once per client and kept; "" when it announces none."""
@@ -254,6 +261,7 @@ class Pipeline:
                         body=await resp.read(),
                         method=method,
                         url=url.raw_path_qs,
+                        secrets=self.secrets(),
                     )
                 yield resp
         except ConnectError:
@@ -394,6 +402,7 @@ class Pipeline:
                 body=resp.body,
                 method=method,
                 url=shown,
+                secrets=self.secrets(),
             )
             if (
                 resp.status == 401
@@ -457,12 +466,18 @@ def _replayable(body: Any) -> bool:
 
 
 def decode_json(
-    resp: RawResponse, method: str = "GET", url: str = "", *, require: bool = False
+    resp: RawResponse,
+    method: str = "GET",
+    url: str = "",
+    *,
+    require: bool = False,
+    secrets: Sequence[str] = (),
 ) -> Any:
     """The JSON of a 2xx answer; ``None`` for an empty body; text for non-JSON types.
 
     ``require=True`` (typed methods): a body that is not JSON is a
-    :class:`ResponseDecodeError` too, whatever its content type.
+    :class:`ResponseDecodeError` too, whatever its content type. ``secrets`` are kept
+    out of that error's excerpt.
     """
     if not resp.body:
         return None
@@ -476,6 +491,7 @@ def decode_json(
                 url=url,
                 body=resp.body,
                 content_type=ctype,
+                secrets=secrets,
             )
         try:
             return resp.body.decode()
@@ -493,6 +509,7 @@ def decode_json(
             url=url,
             body=resp.body,
             content_type=ctype,
+            secrets=secrets,
         ) from None
 
 
@@ -570,6 +587,7 @@ class Caller:
             status=status,
             method=method,
             url=path,
+            secrets=self.pipeline.secrets(),
         )
 
     async def require(self, since: str, operation: str) -> None:
