@@ -37,7 +37,7 @@ from ._errors import (
     UnsupportedByServer,
     error_from_response,
 )
-from ._ratelimit import RateLimitHeaders
+from ._ratelimit import _HEADER_SLACK, _HORIZON_WINDOWS, RateLimitHeaders
 from ._routes import limiter_classes
 from ._scheduler import Priority, Scheduler
 from ._transport import RawResponse, StreamedResponse, Transport
@@ -380,7 +380,9 @@ class Pipeline:
                 limited += 1
                 if not ticket.holds or (wait is None and not hdr.from_limiter):
                     # No bucket holds this call back (limiting off, or a proxy without
-                    # Retry-After): wait here instead.
+                    # Retry-After): wait here instead, as long as a bucket would at most.
+                    if wait is not None and wait > self._horizon(names):
+                        raise error
                     await self._sleep(wait if wait is not None else self.backoff.delay(limited))
                 continue
             retry_after = RateLimitHeaders.parse(resp.headers).retry_after
@@ -417,6 +419,13 @@ class Pipeline:
                 replayed = True
                 continue
             raise failure
+
+    def _horizon(self, names: Sequence[str]) -> float:
+        """The longest ``Retry-After`` worth waiting for: what a bucket of the route's
+        limiter classes, seeded with their configured limits, would accept."""
+        limits = self.scheduler.limits
+        windows = [(limits.get(n) or limits["api"]).window for n in names or ("api",)]
+        return max(windows) * _HORIZON_WINDOWS + _HEADER_SLACK
 
     def _rate_limited(
         self, method: str, shown: str, names: Sequence[str], hdr: RateLimitHeaders
