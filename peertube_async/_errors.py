@@ -11,6 +11,7 @@
     ├── ResponseDecodeError       a 2xx body that is not the JSON or model expected
     ├── DownloadError             a file cannot be fetched whole (redirect, wrong length)
     └── APIError                  .status .problem .method .url .headers .body_excerpt
+        ├── RedirectError         3xx, .location (never followed)
         ├── BadRequest            400, .invalid_params
         ├── Unauthorized          401
         ├── Forbidden             403
@@ -66,6 +67,7 @@ __all__ = [
     "PeerTubeError",
     "Problem",
     "RateLimited",
+    "RedirectError",
     "RequestTimeout",
     "ResponseDecodeError",
     "ServerError",
@@ -419,6 +421,46 @@ class APIError(PeerTubeError):
         return _restore, (type(self), kwargs)
 
 
+class RedirectError(APIError):
+    """3xx: the instance answered with a redirect, which the client never follows (the
+    ``Authorization`` header must not travel to wherever it points).
+
+    ``location`` is the ``Location`` header (credentials and token-like query values
+    redacted), ``None`` when the answer had none.
+    """
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        problem: Problem,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        body_excerpt: str = "",
+        location: str | None = None,
+    ) -> None:
+        self.location = _safe_url(location) if location is not None else None
+        super().__init__(
+            status=status,
+            problem=problem,
+            method=method,
+            url=url,
+            headers=headers,
+            body_excerpt=body_excerpt,
+        )
+
+    def _describe(self, path: str) -> str:
+        reason = _reason(self.status)
+        head = f"{self.status} {reason}" if reason else str(self.status)
+        where = _one_line(self.location or "nowhere", 200)
+        return f"{head}: a redirect to {where}, not followed ({self.method} {path})"
+
+    def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        restore, (cls, kwargs) = super().__reduce__()
+        return restore, (cls, {**kwargs, "location": self.location})
+
+
 class BadRequest(APIError):
     """400: the request was refused, usually by validation (see :attr:`invalid_params`)."""
 
@@ -475,6 +517,8 @@ _BY_STATUS: dict[int, type[APIError]] = {
 def _class_for(status: int) -> type[APIError]:
     if 500 <= status <= 599:
         return ServerError
+    if 300 <= status <= 399:
+        return RedirectError
     return _BY_STATUS.get(status, APIError)
 
 
@@ -514,7 +558,19 @@ def error_from_response(
     except Exception:
         # Classification is best effort: a failure here must not hide the HTTP error.
         problem, excerpt = _synthetic(status), ""
-    return _class_for(status)(
+    cls = _class_for(status)
+    if cls is RedirectError:
+        location = ci_headers.get("Location")
+        return RedirectError(
+            status=status,
+            problem=problem,
+            method=method,
+            url=url,
+            headers=ci_headers,
+            body_excerpt=excerpt,
+            location=_shown(location, 2000, known) if location is not None else None,
+        )
+    return cls(
         status=status,
         problem=problem,
         method=method,

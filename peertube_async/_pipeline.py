@@ -58,6 +58,7 @@ logger = logging.getLogger("peertube_async")
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({502, 503, 504})
+_CONDITIONAL = frozenset({"if-none-match", "if-modified-since"})
 
 Params = Mapping[str, Any]
 
@@ -553,9 +554,10 @@ class Caller:
         data: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> RawResponse:
-        """Send through the pipeline with this view's options."""
+        """Send through the pipeline with this view's options; a redirect raises
+        :class:`RedirectError` (it is never followed)."""
         opts = self.options
-        return await self.pipeline.send(
+        resp = await self.pipeline.send(
             method,
             path,
             params=params,
@@ -566,6 +568,23 @@ class Caller:
             max_wait=opts.max_wait,
             timeout=opts.timeout,
         )
+        if 300 <= resp.status < 400 and not (
+            # "Not modified" is the answer a conditional request asked for.
+            resp.status == 304 and any(h.lower() in _CONDITIONAL for h in headers or ())
+        ):
+            url = self.pipeline.url_for(path)
+            query = build_query(params)
+            if query:
+                url = url.extend_query(query)
+            raise error_from_response(
+                status=resp.status,
+                headers=resp.headers,
+                body=resp.body,
+                method=method.upper(),
+                url=url.raw_path_qs,
+                secrets=self.pipeline.secrets(),
+            )
+        return resp
 
     async def json(
         self,
