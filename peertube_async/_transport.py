@@ -5,6 +5,9 @@ aiohttp's exceptions are mapped here, at the boundary, to :class:`ConnectError`
 :class:`TransportError` (the server may have seen the request). Redirects are never
 followed: PeerTube's API does not redirect, and following one could carry the
 ``Authorization`` header to another origin.
+
+A TCP connection must open within :data:`CONNECT_TIMEOUT` (or three quarters of the
+exchange's timeout): past it, the failure is a :class:`ConnectError`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,22 @@ from yarl import URL
 from ._bodies import FilePart, FormBody, MultipartBody
 from ._errors import ConnectError, RequestTimeout, TransportError
 
-__all__ = ["RawResponse", "StreamedResponse", "Transport", "new_session"]
+__all__ = ["CONNECT_TIMEOUT", "RawResponse", "StreamedResponse", "Transport", "new_session"]
+
+#: Longest wait for a TCP connection to open. Past it, nothing was sent: the failure is
+#: a :class:`ConnectError` (the pipeline backs off and the rate-limit place is given
+#: back), not a timeout of a request that may have reached the server.
+CONNECT_TIMEOUT = 10.0
+
+
+def _connect_bound(total: float | None) -> float:
+    # Below the total: were both due at once, the total would win the race and turn a
+    # connection that never opened into a request that "may have reached the server".
+    return CONNECT_TIMEOUT if total is None else min(CONNECT_TIMEOUT, total * 0.75)
+
+
+def _client_timeout(total: float | None) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=total, sock_connect=_connect_bound(total))
 
 
 @attrs.frozen
@@ -42,16 +60,26 @@ def new_session(
     user_agent: str | None = None,
     trace_configs: Sequence[aiohttp.TraceConfig] = (),
 ) -> aiohttp.ClientSession:
-    """An ``aiohttp.ClientSession`` set up for PeerTube instances (shareable by clients)."""
+    """An ``aiohttp.ClientSession`` set up for PeerTube instances (shareable by clients).
+
+    Connections must open within :data:`CONNECT_TIMEOUT`, and aiohttp's silent second
+    sending of a request after a dropped keep-alive connection is switched off.
+    """
     headers = {"User-Agent": user_agent} if user_agent else None
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         headers=headers,
-        timeout=aiohttp.ClientTimeout(total=timeout),
-        # PeerTube (Node) closes idle connections after 5 s: reusing one it is closing
-        # makes aiohttp resend the request behind the scheduler's back.
+        timeout=_client_timeout(timeout),
+        # PeerTube (Node) closes idle connections after 5 s: close ours first.
         connector=aiohttp.TCPConnector(limit=connection_limit, keepalive_timeout=4.0),
         trace_configs=list(trace_configs),
     )
+    if hasattr(session, "_retry_connection"):
+        # aiohttp sends an idempotent request a second time, once, when its connection
+        # drops before the answer (ClientSession._retry_connection, a private switch of
+        # aiohttp >= 3.9, hence the guard). The server may count both; the scheduler
+        # counted one, and its own retry rules apply instead.
+        session._retry_connection = False
+    return session
 
 
 class Transport:
@@ -106,7 +134,9 @@ class Transport:
         shown = url.path
         # No total bound (a download may take hours), but a stalled read or connect fails.
         step = timeout if timeout is not None else self._timeout.total
-        client_timeout = aiohttp.ClientTimeout(total=None, sock_read=step, sock_connect=step)
+        client_timeout = aiohttp.ClientTimeout(
+            total=None, sock_read=step, sock_connect=_connect_bound(step)
+        )
         try:
             ctx = self.session.request(
                 method,
@@ -147,7 +177,7 @@ class Transport:
         elif data is not None:
             kwargs["data"] = data
         if timeout is not None:
-            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
+            kwargs["timeout"] = _client_timeout(timeout)
         try:
             async with self.session.request(method, url, **kwargs) as resp:
                 body = await resp.read()
@@ -198,6 +228,13 @@ def _failure(
     if isinstance(exc, aiohttp.ClientConnectorError):
         return ConnectError(
             f"cannot connect to {url.host}:{url.port}: {exc.os_error}", method=method, url=shown
+        )
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        # The connection never opened (sock_connect): nothing was sent.
+        return ConnectError(
+            f"cannot connect to {url.host}:{url.port}: no answer to the connection in time",
+            method=method,
+            url=shown,
         )
     if isinstance(exc, asyncio.TimeoutError):
         return RequestTimeout("request timed out", method=method, url=shown)
