@@ -9,6 +9,7 @@
     ├── RateLimited               not an APIError: may be raised before anything is sent
     ├── UnsupportedByServer       the instance's release lacks the operation (nothing sent)
     ├── ResponseDecodeError       a 2xx body that is not the JSON or model expected
+    │   └── ResponseTooLarge      a body longer than the client's max_body_size
     ├── DownloadError             a file cannot be fetched whole (redirect, wrong length)
     └── APIError                  .status .problem .method .url .headers .body_excerpt
         ├── RedirectError         3xx, .location (never followed)
@@ -70,6 +71,7 @@ __all__ = [
     "RedirectError",
     "RequestTimeout",
     "ResponseDecodeError",
+    "ResponseTooLarge",
     "ServerError",
     "TransportError",
     "Unauthorized",
@@ -346,6 +348,43 @@ def _restore_decode_error(
     error = cls(**kwargs)
     error.body_excerpt = excerpt
     return error
+
+
+class ResponseTooLarge(ResponseDecodeError):
+    """An answer whose body is longer than the client accepts (``PeerTube(max_body_size=)``,
+    64 MiB by default), refused while it was read or from its ``Content-Length``.
+
+    ``limit`` is the bound in bytes and ``size`` the announced length, or ``None`` when the
+    body was cut off while streaming in. A :class:`ResponseDecodeError`: the instance
+    answered, but not with anything the client can use.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        method: str,
+        url: str,
+        limit: int,
+        size: int | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        self.limit = limit
+        self.size = size
+        super().__init__(message, status=status, method=method, url=url, content_type=content_type)
+
+    def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        kwargs = {
+            "message": self.message,
+            "status": self.status,
+            "method": self.method,
+            "url": self.url,
+            "limit": self.limit,
+            "size": self.size,
+            "content_type": self.content_type,
+        }
+        return _restore, (type(self), kwargs)
 
 
 class APIError(PeerTubeError):

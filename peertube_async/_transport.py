@@ -6,8 +6,11 @@ aiohttp's exceptions are mapped here, at the boundary, to :class:`ConnectError`
 followed: PeerTube's API does not redirect, and following one could carry the
 ``Authorization`` header to another origin.
 
-A TCP connection must open within :data:`CONNECT_TIMEOUT` (or three quarters of the
-exchange's timeout): past it, the failure is a :class:`ConnectError`.
+Every answer is bounded: a TCP connection must open within :data:`CONNECT_TIMEOUT`
+(or three quarters of the exchange's timeout), a body read whole may not exceed
+``max_body_size`` (:class:`ResponseTooLarge`, checked against ``Content-Length`` first,
+then while reading), and of an error or redirect answer only the first
+:data:`ERROR_BODY_BYTES` are kept.
 """
 
 from __future__ import annotations
@@ -23,14 +26,31 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from ._bodies import FilePart, FormBody, MultipartBody
-from ._errors import ConnectError, RequestTimeout, TransportError
+from ._errors import ConnectError, RequestTimeout, ResponseTooLarge, TransportError
 
-__all__ = ["CONNECT_TIMEOUT", "RawResponse", "StreamedResponse", "Transport", "new_session"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "DEFAULT_MAX_BODY_SIZE",
+    "ERROR_BODY_BYTES",
+    "RawResponse",
+    "StreamedResponse",
+    "Transport",
+    "new_session",
+]
 
+#: Default bound of a body read whole (``PeerTube(max_body_size=)``): far above any
+#: PeerTube answer (a page of 100 videos is about 150 KB), far below exhausting memory.
+DEFAULT_MAX_BODY_SIZE = 64 * 1024 * 1024
+#: Bytes kept of an error or redirect answer's body; the rest goes with the connection.
+#: A problem document is a few hundred bytes; classification looks at no more than this.
+ERROR_BODY_BYTES = 256 * 1024
 #: Longest wait for a TCP connection to open. Past it, nothing was sent: the failure is
 #: a :class:`ConnectError` (the pipeline backs off and the rate-limit place is given
 #: back), not a timeout of a request that may have reached the server.
 CONNECT_TIMEOUT = 10.0
+# Reading a body whose pieces are already buffered (or decompressed on demand) never
+# suspends: hand the loop back after this many bytes.
+_YIELD_BYTES = 1 << 20
 
 
 def _connect_bound(total: float | None) -> float:
@@ -93,12 +113,17 @@ class Transport:
         timeout: float | None = 30.0,
         user_agent: str | None = None,
         connection_limit: int = 100,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
+        if max_body_size <= 0:
+            raise ValueError("max_body_size must be positive")
         self._session = session
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._user_agent = user_agent
         self._connection_limit = connection_limit
+        #: Longest body read whole, in bytes (see :class:`ResponseTooLarge`).
+        self.max_body_size = max_body_size
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -180,7 +205,10 @@ class Transport:
             kwargs["timeout"] = _client_timeout(timeout)
         try:
             async with self.session.request(method, url, **kwargs) as resp:
-                body = await resp.read()
+                if resp.status >= 300:
+                    body = await _read_prefix(resp, ERROR_BODY_BYTES)
+                else:
+                    body = await _read_bounded(resp, self.max_body_size, method, shown)
                 return RawResponse(resp.status, resp.reason or "", resp.headers, body)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             failure = _failure(exc, method, url, shown)
@@ -202,8 +230,8 @@ class StreamedResponse:
         self.headers: CIMultiDictProxy[str] = resp.headers
 
     async def read(self) -> bytes:
-        """The whole remaining body (for error answers, which are small)."""
-        return await self._resp.read()
+        """The remaining body of an error answer, at most :data:`ERROR_BODY_BYTES`."""
+        return await _read_prefix(self._resp, ERROR_BODY_BYTES)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body in pieces as they arrive (bounded by aiohttp's read buffer), so that
@@ -218,6 +246,66 @@ class StreamedResponse:
         else:
             return
         raise TransportError(message, method=self._method, url=self._shown)
+
+
+def _encoded(resp: aiohttp.ClientResponse) -> bool:
+    """Whether aiohttp decompresses the body (then ``Content-Length`` does not bound it)."""
+    return resp.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse, limit: int, method: str, shown: str) -> bytes:
+    """The whole body, refused past ``limit`` bytes: announced, or as it arrives."""
+    length = resp.content_length
+    if length is not None and length > limit:
+        resp.close()
+        raise _too_large(resp, limit, length, method, shown)
+    if length is not None and not _encoded(resp):
+        return await resp.read()  # aiohttp reads exactly Content-Length bytes
+    pieces: list[bytes] = []
+    size = since_yield = 0
+    async for piece in resp.content.iter_any():
+        size += len(piece)
+        if size > limit:
+            resp.close()
+            raise _too_large(resp, limit, None, method, shown)
+        pieces.append(piece)
+        since_yield += len(piece)
+        if since_yield >= _YIELD_BYTES:
+            since_yield = 0
+            await asyncio.sleep(0)
+    return b"".join(pieces)
+
+
+async def _read_prefix(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """At most ``limit`` bytes of the body; past them the connection is closed."""
+    length = resp.content_length
+    if length is not None and length <= limit and not _encoded(resp):
+        return await resp.read()
+    pieces: list[bytes] = []
+    size = 0
+    async for piece in resp.content.iter_any():
+        pieces.append(piece)
+        size += len(piece)
+        if size >= limit:
+            resp.close()
+            break
+        await asyncio.sleep(0)  # pieces may be waiting already: let the loop run between
+    return b"".join(pieces)[:limit]
+
+
+def _too_large(
+    resp: aiohttp.ClientResponse, limit: int, size: int | None, method: str, shown: str
+) -> ResponseTooLarge:
+    told = f"announces {size:,} bytes" if size is not None else f"goes on past {limit:,} bytes"
+    return ResponseTooLarge(
+        f"the answer {told}, more than max_body_size ({limit:,} bytes)",
+        status=resp.status,
+        method=method,
+        url=shown,
+        limit=limit,
+        size=size,
+        content_type=resp.headers.get("Content-Type"),
+    )
 
 
 def _failure(
