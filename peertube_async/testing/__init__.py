@@ -27,9 +27,11 @@ Example::
 """
 
 from ._data import BASE58_ALPHABET, DEFAULT_PASSWORDS, StoredFile, short_to_uuid, uuid_to_short
-from ._fake import FakeInstance, FakeStats, SeededVideo, TokenPair, client_key
+from ._fake import FakeInstance, SeededVideo, client_key
 from ._hostile import Answer, Body, HostileServer, ReceivedRequest, Script
+from ._http import FakeStats
 from ._limiter import DEFAULT_LIMITS, Decision, ServerLimiter
+from ._oauth import TokenPair
 from ._otp import totp_code
 from ._uploads import Faults
 
