@@ -434,6 +434,20 @@ async def test_6_with_retries_the_pipeline_resends_and_counts_it() -> None:
     assert snap.limit - snap.remaining == len(server.requests)
 
 
+async def test_6_a_reset_connection_is_sent_again_by_the_pipeline_only() -> None:
+    """Each attempt reaches the server once: before, aiohttp sent every GET twice."""
+    async with (
+        HostileServer(Answer.reset()) as server,
+        PeerTube(server.url, backoff=FAST, retries=2, rate_limits=SHORT) as pt,
+    ):
+        with pytest.raises(TransportError):
+            await pt.request("GET", "/api/v1/videos")
+        assert len(server.requests) == 3  # the first try and two retries
+        with pytest.raises(TransportError):
+            await pt.request("POST", "/api/v1/videos/1/views", json={})
+        assert len(server.requests) == 4  # a POST that may have been processed: once
+
+
 async def test_6_sessions_the_client_creates_never_resend_on_their_own() -> None:
     session = new_session(connection_limit=4, timeout=5.0)
     try:
@@ -720,19 +734,6 @@ def test_9_big_bodies_parse_exactly_as_json_loads(
 
 
 # -- cells that held before the issue ---------------------------------------------------
-
-
-async def test_a_reset_connection_resends_gets_only() -> None:
-    async with (
-        HostileServer(Answer.reset()) as server,
-        PeerTube(server.url, backoff=FAST, retries=2, rate_limits=SHORT) as pt,
-    ):
-        with pytest.raises(TransportError):
-            await pt.request("GET", "/api/v1/videos")
-        assert len(server.requests) == 3  # the first try and two retries
-        with pytest.raises(TransportError):
-            await pt.request("POST", "/api/v1/videos/1/views", json={})
-        assert len(server.requests) == 4  # a POST that may have been processed: once
 
 
 async def test_a_body_cut_short_is_a_transport_error() -> None:
