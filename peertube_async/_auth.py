@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -152,11 +151,15 @@ class FileTokenStore:
     """A JSON file holding tokens for any number of instances and users.
 
     Written atomically (a temporary file in the same folder, then a rename) with mode
-    0600, under an advisory lock so that several processes can share it.
+    0600, under an advisory lock so that several processes can share it. The temporary
+    file has one fixed name (``.NAME.tmp`` beside ``NAME``) and is only written under the
+    lock: a process killed while writing leaves at most that one file, which the next
+    write replaces and the next read removes.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._tmp = self.path.with_name(f".{self.path.name}.tmp")
 
     def __repr__(self) -> str:
         return f"<FileTokenStore {str(self.path)!r}>"
@@ -176,10 +179,14 @@ class FileTokenStore:
         return dict(tokens) if isinstance(tokens, dict) else {}
 
     def _write(self, tokens: dict[str, Any]) -> None:
+        """Replace the file; only ever called under :meth:`_locked`."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tokens-", dir=self.path.parent)
+        tmp = self._tmp
+        # O_NOFOLLOW: a link planted under the fixed name is refused, never written.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(tmp, flags, 0o600)
         try:
-            os.fchmod(fd, 0o600)
+            os.fchmod(fd, 0o600)  # an older leftover may have had another mode
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump({"version": 1, "tokens": tokens}, handle, indent=1, sort_keys=True)
                 handle.flush()
@@ -191,18 +198,35 @@ class FileTokenStore:
             raise
 
     @contextlib.contextmanager
-    def _locked(self) -> Any:
+    def _locked(self, *, wait: bool = True) -> Any:
+        """Hold the store's lock; with ``wait=False``, yield False at once when another
+        process holds it."""
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock = self.path.with_name(self.path.name + ".lock")
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+    def _remove_leftover(self) -> None:
+        """Delete a temporary file a killed writer left (never one being written)."""
+        if not self._tmp.exists():
+            return
+        with self._locked(wait=False) as held:
+            if held:
+                with contextlib.suppress(FileNotFoundError):
+                    self._tmp.unlink()
 
     def _update(self, key: str, value: dict[str, Any] | None) -> None:
         with self._locked():
@@ -215,9 +239,13 @@ class FileTokenStore:
                 tokens[key] = value
             self._write(tokens)
 
+    def _read_and_tidy(self) -> dict[str, Any]:
+        self._remove_leftover()
+        return self._read()
+
     async def load(self, origin: str, username: str) -> TokenPair | None:
         """The stored pair, or None (also when the entry is damaged)."""
-        tokens = await asyncio.to_thread(self._read)
+        tokens = await asyncio.to_thread(self._read_and_tidy)
         entry = tokens.get(self._key(origin, username))
         if entry is None:
             return None
@@ -254,6 +282,8 @@ class Authenticator:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._client: tuple[str, str] | None = None
+        #: The password of a login under way, kept out of exceptions meanwhile.
+        self._password: str | None = None
         #: How many refresh requests were sent (for monitoring).
         self.refreshes = 0
 
@@ -290,6 +320,21 @@ class Authenticator:
             return False
         await self._refresh(used)
         return True
+
+    def secrets(self) -> tuple[str, ...]:
+        """What an answer must never get into an exception: the tokens, the OAuth
+        client secret, and the password of a login under way."""
+        found: list[str] = []
+        tokens = self.tokens
+        if tokens is not None:
+            found.append(tokens.access_token)
+            if tokens.refresh_token:
+                found.append(tokens.refresh_token)
+        if self._client is not None and self._client[1]:
+            found.append(self._client[1])
+        if self._password:
+            found.append(self._password)
+        return tuple(found)
 
     @staticmethod
     def _margin(tokens: TokenPair, now: float) -> float:
@@ -331,7 +376,7 @@ class Authenticator:
             )
         except APIError as exc:
             raise _auth_error(exc, fields["grant_type"]) from exc
-        return TokenPair.from_response(decode_json(resp, "POST"), now)
+        return TokenPair.from_response(decode_json(resp, "POST", secrets=self.secrets()), now)
 
     async def login(
         self,
@@ -353,11 +398,15 @@ class Authenticator:
                 self.tokens, self.username = stored, username
                 logger.debug("reusing stored token for %s at %s", username, origin)
                 return
-            tokens = await self._token_request(
-                {"grant_type": "password", "username": username, "password": password},
-                otp,
-                max_wait,
-            )
+            self._password = password
+            try:
+                tokens = await self._token_request(
+                    {"grant_type": "password", "username": username, "password": password},
+                    otp,
+                    max_wait,
+                )
+            finally:
+                self._password = None
             self.tokens, self.username = tokens, username
             await self.store.save(origin, username, tokens)
             logger.info("logged in as %s at %s", username, origin)

@@ -16,7 +16,7 @@ from ._pipeline import Backoff, Caller, CallOptions, Pipeline, origin_of
 from ._ratelimit import BucketSnapshot, Pacing, RateLimit
 from ._scheduler import Priority, Scheduler
 from ._shared import RedisLimitStore
-from ._transport import Transport
+from ._transport import DEFAULT_MAX_BODY_SIZE, Transport
 from ._version import __version__
 from .resources import Videos
 
@@ -78,7 +78,18 @@ class PeerTube(APIResources):
     ``pacing``: ``"burst"`` spends each window as fast as allowed, ``"smooth"`` spaces
     calls evenly. ``max_wait``: longest local wait for budget before a call raises
     :class:`RateLimited` without sending. ``rate_limiting=False`` switches local
-    limiting off (the server's answers are still honoured).
+    limiting off (the server's answers are still honoured); a 429 whose ``Retry-After``
+    is longer than a bucket would wait then raises :class:`RateLimited` at once.
+    ``max_body_size``: the longest answer body read whole, in bytes (64 MiB); a longer
+    one raises :class:`ResponseTooLarge` (file downloads streamed to ``dest=`` are not
+    bounded).
+
+    The sessions the client creates give a connection ``min(10 s, 3/4 of timeout)`` to
+    open (else :class:`ConnectError`, retried with backoff) and never send a request a
+    second time on their own. An injected ``session`` is used as it is: its timeouts
+    apply, and aiohttp sends an idempotent request again, once, when a kept-alive
+    connection drops before the answer, which the server counts and the scheduler does
+    not (``peertube_async._transport.new_session`` builds one without that).
     """
 
     videos: Videos
@@ -106,6 +117,7 @@ class PeerTube(APIResources):
         shared_limits: RedisLimitStore | None = None,
         check_server_version: bool = True,
         strict_decoding: bool = False,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
         self.url = normalize_instance_url(url)
         if pacing not in ("burst", "smooth"):
@@ -119,8 +131,14 @@ class PeerTube(APIResources):
             scheduler = Scheduler(
                 rate_limits, pacing=pacing, enabled=rate_limiting, store=shared_limits
             )
+        if max_body_size <= 0:
+            raise ValueError("max_body_size must be positive")
         transport = Transport(
-            session, timeout=timeout, user_agent=user_agent, connection_limit=connection_limit
+            session,
+            timeout=timeout,
+            user_agent=user_agent,
+            connection_limit=connection_limit,
+            max_body_size=max_body_size,
         )
         pipeline = Pipeline(
             self.url,

@@ -9,8 +9,10 @@
     ├── RateLimited               not an APIError: may be raised before anything is sent
     ├── UnsupportedByServer       the instance's release lacks the operation (nothing sent)
     ├── ResponseDecodeError       a 2xx body that is not the JSON or model expected
+    │   └── ResponseTooLarge      a body longer than the client's max_body_size
     ├── DownloadError             a file cannot be fetched whole (redirect, wrong length)
     └── APIError                  .status .problem .method .url .headers .body_excerpt
+        ├── RedirectError         3xx, .location (never followed)
         ├── BadRequest            400, .invalid_params
         ├── Unauthorized          401
         ├── Forbidden             403
@@ -29,19 +31,23 @@ builds a synthetic :class:`Problem` from the status and the body text.
 
 Exceptions never carry secrets: no request body, no header values except those about rate
 limits (plus ``Date`` and ``Content-Type``), URLs without user info and with token-like
-query values redacted, and password or token values echoed in a body replaced.
+query values redacted, password or token values echoed in a body replaced, and the
+secrets the client knows (its tokens, OAuth client secret, a password being sent)
+replaced wherever an answer repeats them. Classifying a body is linear in its length and
+only what an error keeps (a few short strings) is examined closely.
 """
 
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import attrs
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -62,8 +68,10 @@ __all__ = [
     "PeerTubeError",
     "Problem",
     "RateLimited",
+    "RedirectError",
     "RequestTimeout",
     "ResponseDecodeError",
+    "ResponseTooLarge",
     "ServerError",
     "TransportError",
     "Unauthorized",
@@ -75,8 +83,9 @@ __all__ = [
 
 _EXCERPT_CHARS = 200
 _MESSAGE_CHARS = 300
-# Error bodies are small; past this a body is only excerpted, never parsed.
-_MAX_JSON_BYTES = 1 << 20
+# Error bodies are small (a problem document is a few hundred bytes, one echoing long
+# field values a few KB); past this a body is only excerpted, never parsed.
+_MAX_JSON_BYTES = 256 * 1024
 _REDACTED = "REDACTED"
 
 
@@ -309,14 +318,17 @@ class ResponseDecodeError(PeerTubeError):
         url: str,
         body: bytes = b"",
         content_type: str | None = None,
+        secrets: Iterable[str] = (),
     ) -> None:
-        self.message = message
+        known = _secret_forms(secrets)
+        # The message may quote a value of the answer ("got str '...'").
+        self.message = _replace_secrets(message[: _FIELD_CHARS * 4], known)
         self.status = status
         self.method = method
         self.url = _safe_url(url)
         self.content_type = content_type
-        self.body_excerpt = _excerpt(body, content_type or "")
-        super().__init__(f"{_one_line(message)} ({status}; {method} {_display_path(url)})")
+        self.body_excerpt = _excerpt(body, content_type or "", known)
+        super().__init__(f"{_one_line(self.message)} ({status}; {method} {_display_path(url)})")
 
     def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         kwargs = {
@@ -336,6 +348,43 @@ def _restore_decode_error(
     error = cls(**kwargs)
     error.body_excerpt = excerpt
     return error
+
+
+class ResponseTooLarge(ResponseDecodeError):
+    """An answer whose body is longer than the client accepts (``PeerTube(max_body_size=)``,
+    64 MiB by default), refused while it was read or from its ``Content-Length``.
+
+    ``limit`` is the bound in bytes and ``size`` the announced length, or ``None`` when the
+    body was cut off while streaming in. A :class:`ResponseDecodeError`: the instance
+    answered, but not with anything the client can use.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        method: str,
+        url: str,
+        limit: int,
+        size: int | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        self.limit = limit
+        self.size = size
+        super().__init__(message, status=status, method=method, url=url, content_type=content_type)
+
+    def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        kwargs = {
+            "message": self.message,
+            "status": self.status,
+            "method": self.method,
+            "url": self.url,
+            "limit": self.limit,
+            "size": self.size,
+            "content_type": self.content_type,
+        }
+        return _restore, (type(self), kwargs)
 
 
 class APIError(PeerTubeError):
@@ -363,7 +412,8 @@ class APIError(PeerTubeError):
         self.url = _safe_url(url)
         self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(_safe_headers(headers))
         # Also applied to excerpts built elsewhere: short, one line, secrets redacted.
-        self.body_excerpt = _truncate(_one_line(_redact_text(body_excerpt), None))
+        shown = _redact_text(body_excerpt[:_TEXT_BYTES])
+        self.body_excerpt = _truncate(_one_line(shown[: _EXCERPT_CHARS * 4], None))
         super().__init__(self._describe(_display_path(url)))
 
     @property
@@ -408,6 +458,46 @@ class APIError(PeerTubeError):
             "body_excerpt": self.body_excerpt,
         }
         return _restore, (type(self), kwargs)
+
+
+class RedirectError(APIError):
+    """3xx: the instance answered with a redirect, which the client never follows (the
+    ``Authorization`` header must not travel to wherever it points).
+
+    ``location`` is the ``Location`` header (credentials and token-like query values
+    redacted), ``None`` when the answer had none.
+    """
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        problem: Problem,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        body_excerpt: str = "",
+        location: str | None = None,
+    ) -> None:
+        self.location = _safe_url(location) if location is not None else None
+        super().__init__(
+            status=status,
+            problem=problem,
+            method=method,
+            url=url,
+            headers=headers,
+            body_excerpt=body_excerpt,
+        )
+
+    def _describe(self, path: str) -> str:
+        reason = _reason(self.status)
+        head = f"{self.status} {reason}" if reason else str(self.status)
+        where = _one_line(self.location or "nowhere", 200)
+        return f"{head}: a redirect to {where}, not followed ({self.method} {path})"
+
+    def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        restore, (cls, kwargs) = super().__reduce__()
+        return restore, (cls, {**kwargs, "location": self.location})
 
 
 class BadRequest(APIError):
@@ -466,6 +556,8 @@ _BY_STATUS: dict[int, type[APIError]] = {
 def _class_for(status: int) -> type[APIError]:
     if 500 <= status <= 599:
         return ServerError
+    if 300 <= status <= 399:
+        return RedirectError
     return _BY_STATUS.get(status, APIError)
 
 
@@ -485,22 +577,39 @@ def error_from_response(
     body: bytes,
     method: str,
     url: str,
+    secrets: Iterable[str] = (),
 ) -> APIError:
     """Build the :class:`APIError` subclass for an error response; never raises.
 
     ``headers`` should be case-insensitive (``CIMultiDict`` or its proxy); a plain mapping
-    is copied into one.
+    is copied into one. ``secrets`` are values the caller knows to be secret (its tokens,
+    its OAuth client secret, a password being sent): they are replaced wherever the
+    answer echoes them. Time and memory are linear in the body, and bounded: only what
+    the error keeps is looked at closely.
     """
     try:
         ci_headers = _ci(headers)
     except Exception:
         ci_headers = CIMultiDict()
+    known = _secret_forms(secrets)
     try:
-        problem, excerpt = _classify(status, ci_headers.get("Content-Type", ""), bytes(body))
+        problem, excerpt = _classify(status, ci_headers.get("Content-Type", ""), bytes(body), known)
     except Exception:
         # Classification is best effort: a failure here must not hide the HTTP error.
         problem, excerpt = _synthetic(status), ""
-    return _class_for(status)(
+    cls = _class_for(status)
+    if cls is RedirectError:
+        location = ci_headers.get("Location")
+        return RedirectError(
+            status=status,
+            problem=problem,
+            method=method,
+            url=url,
+            headers=ci_headers,
+            body_excerpt=excerpt,
+            location=_shown(location, 2000, known) if location is not None else None,
+        )
+    return cls(
         status=status,
         problem=problem,
         method=method,
@@ -510,7 +619,9 @@ def error_from_response(
     )
 
 
-def _classify(status: int, content_type: str, body: bytes) -> tuple[Problem, str]:
+def _classify(
+    status: int, content_type: str, body: bytes, secrets: Sequence[str]
+) -> tuple[Problem, str]:
     media_type = content_type.partition(";")[0].strip().lower()
     stripped = body.lstrip()
     data: Any = None
@@ -522,61 +633,83 @@ def _classify(status: int, content_type: str, body: bytes) -> tuple[Problem, str
         except (ValueError, RecursionError):
             pass
     if parsed:
-        redacted = _redact_json(data)
-        excerpt = _truncate(
-            _one_line(json.dumps(redacted, ensure_ascii=False, separators=(",", ":")), None)
-        )
-        if isinstance(redacted, dict):
-            return _problem_from_json(status, media_type, redacted), excerpt
+        excerpt = _json_excerpt(data, secrets)
+        if isinstance(data, dict):
+            return _problem_from_json(status, media_type, data, secrets), excerpt
         return _synthetic(status), excerpt
-    excerpt = _excerpt(body, media_type)
+    excerpt = _excerpt(body, media_type, secrets)
     if not stripped or stripped[:1] in (b"{", b"[") or _is_binary(body):
         # Empty, broken JSON or binary: no message to show; the excerpt keeps what there is.
         return _synthetic(status), excerpt
     return _synthetic(status, detail=excerpt or None), excerpt
 
 
-def _problem_from_json(status: int, media_type: str, data: dict[str, Any]) -> Problem:
+def _problem_from_json(
+    status: int, media_type: str, data: dict[str, Any], secrets: Sequence[str]
+) -> Problem:
     upload_error = data.get("error")
     if isinstance(upload_error, dict):
         message = upload_error.get("message")
         code = upload_error.get("code")
         return _synthetic(
             status,
-            detail=_one_line(message, _MESSAGE_CHARS) if isinstance(message, str) else None,
-            code=ErrorCode(code) if isinstance(code, str) and code else None,
+            detail=(
+                _one_line(_shown(message, _FIELD_CHARS, secrets), _MESSAGE_CHARS)
+                if isinstance(message, str)
+                else None
+            ),
+            code=ErrorCode(_shown(code, _PARAM_CHARS)) if isinstance(code, str) and code else None,
         )
     if media_type.endswith("problem+json") or not _PROBLEM_KEYS.isdisjoint(data):
         try:
-            return _converter.structure(_clean_problem(data), Problem)
+            return _converter.structure(_clean_problem(data, secrets), Problem)
         except Exception:
             return _synthetic(status)
     message = data.get("message")
     if isinstance(message, str):
-        return _synthetic(status, detail=_one_line(message, _MESSAGE_CHARS))
+        return _synthetic(
+            status, detail=_one_line(_shown(message, _FIELD_CHARS, secrets), _MESSAGE_CHARS)
+        )
     return _synthetic(status)
 
 
-def _clean_problem(data: Mapping[str, Any]) -> dict[str, Any]:
-    # Keep only well-typed fields so that a malformed document still yields what is usable.
+def _clean_problem(data: Mapping[str, Any], secrets: Sequence[str]) -> dict[str, Any]:
+    # Keep only well-typed fields so that a malformed document still yields what is
+    # usable; strings cut and redacted, at most _MAX_PARAMS invalid parameters.
     clean: dict[str, Any] = {
-        k: data[k] for k in _PROBLEM_STR_FIELDS if isinstance(data.get(k), str)
+        k: _shown(data[k], _FIELD_CHARS, secrets)
+        for k in _PROBLEM_STR_FIELDS
+        if isinstance(data.get(k), str)
     }
     status = data.get("status")
     if isinstance(status, int) and not isinstance(status, bool):
         clean["status"] = status
     params = data.get("invalid-params")
     if isinstance(params, dict):
-        clean["invalid-params"] = {str(name): _clean_param(entry) for name, entry in params.items()}
+        kept: dict[str, Any] = {}
+        for name, entry in itertools.islice(params.items(), _MAX_PARAMS):
+            shown = _shown(str(name), _PARAM_CHARS, secrets)
+            kept[shown] = _clean_param(str(name), entry, secrets)
+        clean["invalid-params"] = kept
     return clean
 
 
-def _clean_param(entry: Any) -> dict[str, Any]:
+def _clean_param(name: str, entry: Any, secrets: Sequence[str]) -> dict[str, Any]:
     if not isinstance(entry, dict):
-        return {"msg": str(entry)} if isinstance(entry, str) else {}
-    clean = {k: entry[k] for k in _PARAM_STR_FIELDS if isinstance(entry.get(k), str)}
+        return {"msg": _shown(entry, _PARAM_CHARS, secrets)} if isinstance(entry, str) else {}
+    clean = {
+        k: _shown(entry[k], _PARAM_CHARS, secrets)
+        for k in _PARAM_STR_FIELDS
+        if isinstance(entry.get(k), str)
+    }
     if "value" in entry:
-        clean["value"] = entry["value"]
+        if _is_secret_key(name) or _is_secret_path(entry.get("path")):
+            # A password or token echoed back by validation.
+            clean["value"] = _REDACTED
+        else:
+            clean["value"] = _redact_json(
+                entry["value"], name, _Budget(_PARAM_NODES), _PARAM_CHARS, secrets
+            )
     return clean
 
 
@@ -591,17 +724,59 @@ def _reason(status: int) -> str:
         return ""
 
 
-# Text handling
+# Text handling. Every step is linear in its input, and inputs are cut before anything
+# costly runs on them, so that no body, however long or odd, holds the event loop for
+# long (benchmarks/error_path.py measures the worst ones).
 
-_HTML_DROP_RE = re.compile(r"(?is)<(head|script|style)\b.*?</\1\s*>|<!--.*?-->")
-_TAG_RE = re.compile(r"(?s)<[^>]*>")
+#: A string kept from a problem document (``detail``, ``title``...) is cut to this.
+_FIELD_CHARS = 1000
+#: A string of an ``invalid-params`` entry is cut to this; at most _MAX_PARAMS entries
+#: are kept, and a non-string ``value`` is kept up to _PARAM_NODES values.
+_PARAM_CHARS = 300
+_MAX_PARAMS = 20
+_PARAM_NODES = 16
+#: Values of a JSON body walked for its excerpt, each string cut to _EXCERPT_CHARS.
+_EXCERPT_NODES = 64
+#: Bytes of a text body read for its excerpt (literal secrets are replaced in up to
+#: _MAX_JSON_BYTES first, so that the cut cannot leave part of one behind).
+_TEXT_BYTES = 8192
+#: Known secrets shorter than this are not replaced: they would match everywhere.
+_MIN_SECRET_CHARS = 4
+
+_HTML_OPEN_RE = re.compile(r"(?i)<(head|script|style)\b|<!--")
+# No "<" inside a tag: "<<<<..." then costs one step per character, not a scan each.
+_TAG_RE = re.compile(r"<[^<>]*>")
 _SPACE_RE = re.compile(r"\s+")
 _SENSITIVE_KEY_RE = re.compile(r"(?i)password|passwd|secret|token|authorization|cookie|otp")
-# key=value or "key": "value" pairs whose key names a secret, in free text or broken JSON
+# key=value or "key": "value" pairs whose key names a secret, in free text or broken JSON.
+# A match starts only where a key can start and its quantifiers are bounded, so it is
+# linear on any text: the unbounded ``[\w.-]*`` it replaces backtracked quadratically on
+# a long run of word characters.
 _SENSITIVE_PAIR_RE = re.compile(
-    r"""(?i)("?[\w.-]*(?:password|passwd|secret|token)[\w.-]*"?\s*[:=]\s*"?)([^"\s,&;}]+)"""
+    r"""(?i)((?<![\w.-])"?[\w.-]{0,128}?(?:password|passwd|secret|token)[\w.-]{0,64}"?"""
+    r"""\s{0,8}[:=]\s{0,8}"?)([^"\s,&;}]+)"""
 )
-_BEARER_RE = re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+")
+_BEARER_RE = re.compile(r"(?i)\b(bearer|basic)\s{1,8}[\w.~+/=-]+")
+
+
+def _secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
+    """The secrets worth looking for, percent-encoded forms too, longest first."""
+    forms: set[str] = set()
+    try:
+        for secret in secrets:
+            if isinstance(secret, str) and len(secret) >= _MIN_SECRET_CHARS:
+                forms.add(secret)
+                forms.add(quote(secret, safe=""))
+    except Exception:
+        return ()
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _replace_secrets(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, _REDACTED)
+    return text
 
 
 def _redact_text(text: str) -> str:
@@ -609,29 +784,71 @@ def _redact_text(text: str) -> str:
     return _BEARER_RE.sub(lambda m: f"{m.group(1)} {_REDACTED}", text)
 
 
-def _redact_json(value: Any, key: str = "") -> Any:
+def _shown(text: str, limit: int, secrets: Sequence[str] = ()) -> str:
+    """``text`` as an error may keep it: known secrets replaced (in the whole text, so
+    that the cut cannot split one), cut to ``limit`` characters, then secret-looking
+    pairs redacted."""
+    return _redact_text(_replace_secrets(text, secrets)[:limit])
+
+
+class _Budget:
+    """How many more JSON values a walk may visit."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+
+_CUT = "…"
+
+
+def _redact_json(value: Any, key: str, budget: _Budget, chars: int, secrets: Sequence[str]) -> Any:
+    """A redacted copy of a decoded JSON value, bounded: at most ``budget`` values
+    (a container cut short ends with "…"), keys and strings cut to ``chars``."""
+    budget.left -= 1
     if isinstance(value, dict):
         result: dict[str, Any] = {}
-        secret_field = bool(key) and _SENSITIVE_KEY_RE.search(key) is not None
+        secret_field = bool(key) and _is_secret_key(key)
         for k, v in value.items():
-            k = str(k)
+            if budget.left <= 0:
+                result[_CUT] = _CUT
+                break
+            k = _shown(str(k), chars, secrets)
             if k == "value" and (secret_field or _is_secret_path(value.get("path"))):
                 # An invalid-params entry echoing a password or token back.
+                budget.left -= 1
                 result[k] = _REDACTED
             else:
-                result[k] = _redact_json(v, k)
+                result[k] = _redact_json(v, k, budget, chars, secrets)
         return result
     if isinstance(value, list):
-        return [_redact_json(v, key) for v in value]
-    if key and _SENSITIVE_KEY_RE.search(key) and not isinstance(value, (bool, type(None))):
+        items: list[Any] = []
+        for v in value:
+            if budget.left <= 0:
+                items.append(_CUT)
+                break
+            items.append(_redact_json(v, key, budget, chars, secrets))
+        return items
+    if key and not isinstance(value, (bool, type(None))) and _is_secret_key(key):
         return _REDACTED
     if isinstance(value, str):
-        return _redact_text(value)
+        return _shown(value, chars, secrets)
     return value
 
 
+def _json_excerpt(data: Any, secrets: Sequence[str]) -> str:
+    copy = _redact_json(data, "", _Budget(_EXCERPT_NODES), _EXCERPT_CHARS, secrets)
+    text = json.dumps(copy, ensure_ascii=False, separators=(",", ":"))
+    return _truncate(_one_line(text[: _EXCERPT_CHARS * 4], None))
+
+
+def _is_secret_key(key: str) -> bool:
+    return _SENSITIVE_KEY_RE.search(key[:_FIELD_CHARS]) is not None
+
+
 def _is_secret_path(path: Any) -> bool:
-    return isinstance(path, str) and _SENSITIVE_KEY_RE.search(path) is not None
+    return isinstance(path, str) and _is_secret_key(path)
 
 
 def _is_binary(body: bytes) -> bool:
@@ -643,20 +860,53 @@ def _is_binary(body: bytes) -> bool:
     return odd * 10 > len(text)
 
 
-def _excerpt(body: bytes, media_type: str) -> str:
+def _drop_html_blocks(text: str) -> str:
+    """``text`` without its ``<head>``, ``<script>`` and ``<style>`` elements and its
+    comments, in one pass (an unclosed one runs to the end)."""
+    lowered = text.lower()
+    out: list[str] = []
+    pos = 0
+    while True:
+        match = _HTML_OPEN_RE.search(text, pos)
+        if match is None:
+            out.append(text[pos:])
+            break
+        out.append(text[pos : match.start()])
+        out.append(" ")
+        tag = match.group(1)
+        closer = "-->" if tag is None else f"</{tag.lower()}"
+        end = lowered.find(closer, match.end())
+        if end < 0:
+            break
+        pos = end + len(closer)
+        if tag is not None:
+            gt = text.find(">", pos)
+            if gt < 0:
+                break
+            pos = gt + 1
+    return "".join(out)
+
+
+def _excerpt(body: bytes, media_type: str, secrets: Sequence[str] = ()) -> str:
     """A short, single-line, redacted excerpt of a body for messages and debugging."""
     if not body:
         return ""
     if _is_binary(body):
         return f"<{len(body)} bytes of binary data>"
-    text = body[:8192].decode("utf-8", "replace")
+    cut = _TEXT_BYTES
+    if secrets:
+        cut = _MAX_JSON_BYTES  # replace secrets before the cut, never across it
+    text = body[:cut].decode("utf-8", "replace")
+    text = _replace_secrets(text, secrets)[:_TEXT_BYTES]
     if "html" in media_type or text.lstrip().startswith("<"):
-        text = html.unescape(_TAG_RE.sub(" ", _HTML_DROP_RE.sub(" ", text)))
+        text = html.unescape(_TAG_RE.sub(" ", _drop_html_blocks(text)))
     return _truncate(_one_line(_redact_text(text), None))
 
 
 def _one_line(text: str, limit: int | None = _MESSAGE_CHARS) -> str:
     """Collapse whitespace and drop control characters, so a message stays on one line."""
+    if limit is not None:
+        text = text[: limit * 4]  # what collapsing can shorten, and no more, is looked at
     cleaned = "".join(
         " " if ch.isspace() else ch
         for ch in text

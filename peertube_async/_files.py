@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ._errors import DownloadError
+from ._errors import DownloadError, _replace_secrets, _safe_url, _secret_forms
 from ._pipeline import Pipeline
 from ._scheduler import Priority
 
@@ -70,7 +70,9 @@ async def save_to_file(
         timeout=timeout,
     ) as resp:
         if 300 <= resp.status < 400:
-            where = resp.headers.get("Location") or "nowhere"
+            location = resp.headers.get("Location")
+            secrets = _secret_forms(pipeline.secrets())
+            where = _safe_url(_replace_secrets(location, secrets)) if location else "nowhere"
             raise DownloadError(
                 f"the file answered {resp.status}, a redirect to {where}, which is not "
                 "followed; nothing was written"

@@ -8,6 +8,15 @@ Retry rules, in one place:
   retried with backoff;
 * a timeout, a dropped connection, or a 502/503/504 may hide a processed request: only
   idempotent methods are retried (jittered exponential backoff, at most ``retries``).
+
+When no bucket holds a call back (local limiting off, or a staff bypass), a 429's
+``Retry-After`` is waited for here, up to the horizon the buckets themselves accept
+(three windows of the route's seeded limits, plus two seconds); a longer one raises
+:class:`RateLimited` at once instead of sleeping for days.
+
+Exceptions built from an answer never repeat the client's own secrets (tokens, OAuth
+client secret, a password being sent): :meth:`Pipeline.secrets` hands them to
+:func:`error_from_response`. A body over 1 MiB is parsed in a worker thread.
 """
 
 from __future__ import annotations
@@ -33,11 +42,12 @@ from ._errors import (
     ConnectError,
     RateLimited,
     ResponseDecodeError,
+    ResponseTooLarge,
     TransportError,
     UnsupportedByServer,
     error_from_response,
 )
-from ._ratelimit import RateLimitHeaders
+from ._ratelimit import _HEADER_SLACK, _HORIZON_WINDOWS, RateLimitHeaders
 from ._routes import limiter_classes
 from ._scheduler import Priority, Scheduler
 from ._transport import RawResponse, StreamedResponse, Transport
@@ -49,6 +59,7 @@ __all__ = [
     "Pipeline",
     "build_query",
     "decode_json",
+    "decode_json_async",
     "encode_path",
     "origin_of",
     "release_key",
@@ -58,6 +69,12 @@ logger = logging.getLogger("peertube_async")
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({502, 503, 504})
+#: Bodies longer than this are parsed (and their models built) in a worker thread.
+OFF_LOOP_BYTES = 1 << 20
+#: Lists longer than this are turned into models in a worker thread (PeerTube's pages
+#: hold at most 100 items).
+OFF_LOOP_ITEMS = 1000
+_CONDITIONAL = frozenset({"if-none-match", "if-modified-since"})
 
 Params = Mapping[str, Any]
 
@@ -74,6 +91,9 @@ class TokenSource(Protocol):
 
     async def after_unauthorized(self, used: str) -> bool:
         """``used`` was refused as ``invalid_token``: refresh; True to send again."""
+
+    def secrets(self) -> Sequence[str]:
+        """Values never to repeat in an exception: tokens, client secret, password."""
 
 
 def origin_of(url: URL) -> str:
@@ -173,6 +193,10 @@ class Pipeline:
     def __repr__(self) -> str:
         return f"Pipeline({self.origin})"
 
+    def secrets(self) -> Sequence[str]:
+        """The secrets the client knows, to be replaced in exceptions built from answers."""
+        return self.auth.secrets() if self.auth is not None else ()
+
     async def learn_server_version(self, *, priority: int = Priority.NORMAL) -> str:
         """The release the instance announces (``serverVersion`` of ``/api/v1/config``),
         asked once per client and kept; "" when it announces none."""
@@ -254,6 +278,7 @@ class Pipeline:
                         body=await resp.read(),
                         method=method,
                         url=url.raw_path_qs,
+                        secrets=self.secrets(),
                     )
                 yield resp
         except ConnectError:
@@ -343,6 +368,10 @@ class Pipeline:
                 await self._sleep(self.backoff.delay(failures))
                 failures += 1
                 continue
+            except ResponseTooLarge as exc:
+                # Answered (and counted by the server); the body is refused, not retried.
+                self.scheduler.complete(ticket, exc.status, None)
+                raise
             except BaseException:
                 # Cancelled mid-flight: the request may have reached the server.
                 self.scheduler.complete(ticket, None, None)
@@ -374,7 +403,9 @@ class Pipeline:
                 limited += 1
                 if not ticket.holds or (wait is None and not hdr.from_limiter):
                     # No bucket holds this call back (limiting off, or a proxy without
-                    # Retry-After): wait here instead.
+                    # Retry-After): wait here instead, as long as a bucket would at most.
+                    if wait is not None and wait > self._horizon(names):
+                        raise error
                     await self._sleep(wait if wait is not None else self.backoff.delay(limited))
                 continue
             retry_after = RateLimitHeaders.parse(resp.headers).retry_after
@@ -396,6 +427,7 @@ class Pipeline:
                 body=resp.body,
                 method=method,
                 url=shown,
+                secrets=self.secrets(),
             )
             if (
                 resp.status == 401
@@ -410,6 +442,13 @@ class Pipeline:
                 replayed = True
                 continue
             raise failure
+
+    def _horizon(self, names: Sequence[str]) -> float:
+        """The longest ``Retry-After`` worth waiting for: what a bucket of the route's
+        limiter classes, seeded with their configured limits, would accept."""
+        limits = self.scheduler.limits
+        windows = [(limits.get(n) or limits["api"]).window for n in names or ("api",)]
+        return max(windows) * _HORIZON_WINDOWS + _HEADER_SLACK
 
     def _rate_limited(
         self, method: str, shown: str, names: Sequence[str], hdr: RateLimitHeaders
@@ -437,7 +476,7 @@ class Pipeline:
     async def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
         """:meth:`send`, then decode the JSON body (``None`` when empty)."""
         resp = await self.send(method, path, **kwargs)
-        return decode_json(resp, method, path)
+        return await decode_json_async(resp, method, path, secrets=self.secrets())
 
 
 _RELEASE_RE = re.compile(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?")
@@ -458,13 +497,93 @@ def _replayable(body: Any) -> bool:
     )
 
 
+_DECODER = jsonlib.JSONDecoder()
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _skip(text: str, pos: int) -> int:
+    """The first position from ``pos`` on that is not JSON whitespace."""
+    match = _WHITESPACE.match(text, pos)
+    assert match is not None  # the pattern matches the empty string
+    return match.end()
+
+
+def _loads(body: bytes) -> Any:
+    """``json.loads``; a body over :data:`OFF_LOOP_BYTES` piece by piece (see
+    :func:`_loads_piecewise`)."""
+    if len(body) <= OFF_LOOP_BYTES:
+        return jsonlib.loads(body)
+    return _loads_piecewise(body)
+
+
+def _loads_piecewise(body: bytes) -> Any:
+    """What ``json.loads`` returns (or raises), parsed one element at a time: the members
+    of the top-level value and the items of the arrays they are (a page's ``data``).
+
+    ``json.loads`` holds the GIL for the whole parse, so in a worker thread it still
+    stops the event loop; between two pieces, the interpreter can hand the GIL over.
+    """
+    text = body.decode(jsonlib.detect_encoding(body))
+    value, pos = _piece(text, _skip(text, 0), 0)
+    pos = _skip(text, pos)
+    if pos != len(text):
+        raise jsonlib.JSONDecodeError("Extra data", text, pos)
+    return value
+
+
+def _piece(text: str, pos: int, depth: int) -> tuple[Any, int]:
+    opener = text[pos : pos + 1]
+    if opener == "[" and depth < 2:
+        return _container(text, pos, depth, "]", None)
+    if opener == "{" and depth < 1:
+        return _container(text, pos, depth, "}", {})
+    return _DECODER.raw_decode(text, pos)
+
+
+def _container(
+    text: str, pos: int, depth: int, closer: str, members: dict[str, Any] | None
+) -> tuple[Any, int]:
+    items: list[Any] = []
+    pos = _skip(text, pos + 1)
+    if text.startswith(closer, pos):
+        return (items if members is None else members), pos + 1
+    while True:
+        if members is not None:
+            if not text.startswith('"', pos):
+                raise jsonlib.JSONDecodeError(
+                    "Expecting property name enclosed in double quotes", text, pos
+                )
+            key, pos = _DECODER.raw_decode(text, pos)
+            pos = _skip(text, pos)
+            if not text.startswith(":", pos):
+                raise jsonlib.JSONDecodeError("Expecting ':' delimiter", text, pos)
+            value, pos = _piece(text, _skip(text, pos + 1), depth + 1)
+            members[key] = value
+        else:
+            value, pos = _piece(text, pos, depth + 1)
+            items.append(value)
+        pos = _skip(text, pos)
+        if text.startswith(",", pos):
+            pos = _skip(text, pos + 1)
+        elif text.startswith(closer, pos):
+            return (items if members is None else members), pos + 1
+        else:
+            raise jsonlib.JSONDecodeError("Expecting ',' delimiter", text, pos)
+
+
 def decode_json(
-    resp: RawResponse, method: str = "GET", url: str = "", *, require: bool = False
+    resp: RawResponse,
+    method: str = "GET",
+    url: str = "",
+    *,
+    require: bool = False,
+    secrets: Sequence[str] = (),
 ) -> Any:
     """The JSON of a 2xx answer; ``None`` for an empty body; text for non-JSON types.
 
     ``require=True`` (typed methods): a body that is not JSON is a
-    :class:`ResponseDecodeError` too, whatever its content type.
+    :class:`ResponseDecodeError` too, whatever its content type. ``secrets`` are kept
+    out of that error's excerpt.
     """
     if not resp.body:
         return None
@@ -478,13 +597,14 @@ def decode_json(
                 url=url,
                 body=resp.body,
                 content_type=ctype,
+                secrets=secrets,
             )
         try:
             return resp.body.decode()
         except UnicodeDecodeError:
             return resp.body
     try:
-        return jsonlib.loads(resp.body)
+        return _loads(resp.body)
     except (ValueError, RecursionError) as exc:
         # RecursionError: nesting deeper than the interpreter's stack allows.
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
@@ -495,7 +615,30 @@ def decode_json(
             url=url,
             body=resp.body,
             content_type=ctype,
+            secrets=secrets,
         ) from None
+
+
+async def decode_json_async(
+    resp: RawResponse,
+    method: str = "GET",
+    url: str = "",
+    *,
+    require: bool = False,
+    secrets: Sequence[str] = (),
+) -> Any:
+    """:func:`decode_json`, in a worker thread when the body is over :data:`OFF_LOOP_BYTES`
+    (parsing megabytes takes tens of milliseconds the event loop is better without)."""
+    if len(resp.body) <= OFF_LOOP_BYTES:
+        return decode_json(resp, method, url, require=require, secrets=secrets)
+    return await asyncio.to_thread(decode_json, resp, method, url, require=require, secrets=secrets)
+
+
+def _many_items(data: Any) -> bool:
+    """Whether ``data`` is (or holds as ``data``) a list too long to decode on the loop."""
+    if isinstance(data, dict):
+        data = data.get("data")
+    return isinstance(data, list) and len(data) > OFF_LOOP_ITEMS
 
 
 @attrs.frozen
@@ -529,9 +672,10 @@ class Caller:
         data: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> RawResponse:
-        """Send through the pipeline with this view's options."""
+        """Send through the pipeline with this view's options; a redirect raises
+        :class:`RedirectError` (it is never followed)."""
         opts = self.options
-        return await self.pipeline.send(
+        resp = await self.pipeline.send(
             method,
             path,
             params=params,
@@ -542,6 +686,23 @@ class Caller:
             max_wait=opts.max_wait,
             timeout=opts.timeout,
         )
+        if 300 <= resp.status < 400 and not (
+            # "Not modified" is the answer a conditional request asked for.
+            resp.status == 304 and any(h.lower() in _CONDITIONAL for h in headers or ())
+        ):
+            url = self.pipeline.url_for(path)
+            query = build_query(params)
+            if query:
+                url = url.extend_query(query)
+            raise error_from_response(
+                status=resp.status,
+                headers=resp.headers,
+                body=resp.body,
+                method=method.upper(),
+                url=url.raw_path_qs,
+                secrets=self.pipeline.secrets(),
+            )
+        return resp
 
     async def json(
         self,
@@ -555,7 +716,7 @@ class Caller:
     ) -> Any:
         """Send with this view's options and decode the JSON answer."""
         resp = await self.send(method, path, params=params, json=json, data=data, headers=headers)
-        return decode_json(resp, method, path)
+        return await decode_json_async(resp, method, path, secrets=self.pipeline.secrets())
 
     def structure(self, data: Any, cls: Any, *, method: str, path: str, status: int = 200) -> Any:
         """Decode ``data`` into ``cls``; a mismatch is a :class:`ResponseDecodeError`
@@ -572,7 +733,18 @@ class Caller:
             status=status,
             method=method,
             url=path,
+            secrets=self.pipeline.secrets(),
         )
+
+    async def structure_async(
+        self, data: Any, cls: Any, *, method: str, path: str, status: int = 200, large: bool
+    ) -> Any:
+        """:meth:`structure`, in a worker thread for a ``large`` body or a long list."""
+        if large or _many_items(data):
+            return await asyncio.to_thread(
+                self.structure, data, cls, method=method, path=path, status=status
+            )
+        return self.structure(data, cls, method=method, path=path, status=status)
 
     async def require(self, since: str, operation: str) -> None:
         """Raise :class:`UnsupportedByServer` when the instance is older than ``since``."""

@@ -20,7 +20,7 @@ from ._bodies import FileInput, FilePart, FormBody, MultipartBody, file_part
 from ._errors import ResponseDecodeError
 from ._files import save_to_file
 from ._pagination import Page, Paginator
-from ._pipeline import Caller, decode_json, encode_path
+from ._pipeline import OFF_LOOP_BYTES, Caller, decode_json_async, encode_path
 from ._types import NOT_GIVEN
 
 __all__ = ["Endpoint", "FileInput", "Resource"]
@@ -155,10 +155,19 @@ class Resource:
                 method=ep.method,
                 url=url,
             )
-        decoded = decode_json(resp, ep.method, url, require=True)
+        decoded = await decode_json_async(
+            resp, ep.method, url, require=True, secrets=caller.pipeline.secrets()
+        )
         if ep.model is None:
             return decoded
-        return caller.structure(decoded, ep.model, method=ep.method, path=url, status=resp.status)
+        return await caller.structure_async(
+            decoded,
+            ep.model,
+            method=ep.method,
+            path=url,
+            status=resp.status,
+            large=len(resp.body) > OFF_LOOP_BYTES,
+        )
 
     def _list(
         self,
@@ -190,9 +199,13 @@ class Resource:
             url = encode_path(ep.path, *path)
             if isinstance(decoded, list):
                 # A bare array (how the spec documents a few lists): one page, no total.
-                items = caller.structure(decoded, item_type, method=ep.method, path=url)
+                items = await caller.structure_async(
+                    decoded, item_type, method=ep.method, path=url, large=False
+                )
                 return Page(list(items), None)
-            page = caller.structure(decoded, page_type, method=ep.method, path=url)
+            page = await caller.structure_async(
+                decoded, page_type, method=ep.method, path=url, large=False
+            )
             assert isinstance(page, Page)
             return page
 

@@ -5,6 +5,12 @@ aiohttp's exceptions are mapped here, at the boundary, to :class:`ConnectError`
 :class:`TransportError` (the server may have seen the request). Redirects are never
 followed: PeerTube's API does not redirect, and following one could carry the
 ``Authorization`` header to another origin.
+
+Every answer is bounded: a TCP connection must open within :data:`CONNECT_TIMEOUT`
+(or three quarters of the exchange's timeout), a body read whole may not exceed
+``max_body_size`` (:class:`ResponseTooLarge`, checked against ``Content-Length`` first,
+then while reading), and of an error or redirect answer only the first
+:data:`ERROR_BODY_BYTES` are kept.
 """
 
 from __future__ import annotations
@@ -20,9 +26,41 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from ._bodies import FilePart, FormBody, MultipartBody
-from ._errors import ConnectError, RequestTimeout, TransportError
+from ._errors import ConnectError, RequestTimeout, ResponseTooLarge, TransportError
 
-__all__ = ["RawResponse", "StreamedResponse", "Transport", "new_session"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "DEFAULT_MAX_BODY_SIZE",
+    "ERROR_BODY_BYTES",
+    "RawResponse",
+    "StreamedResponse",
+    "Transport",
+    "new_session",
+]
+
+#: Default bound of a body read whole (``PeerTube(max_body_size=)``): far above any
+#: PeerTube answer (a page of 100 videos is about 150 KB), far below exhausting memory.
+DEFAULT_MAX_BODY_SIZE = 64 * 1024 * 1024
+#: Bytes kept of an error or redirect answer's body; the rest goes with the connection.
+#: A problem document is a few hundred bytes; classification looks at no more than this.
+ERROR_BODY_BYTES = 256 * 1024
+#: Longest wait for a TCP connection to open. Past it, nothing was sent: the failure is
+#: a :class:`ConnectError` (the pipeline backs off and the rate-limit place is given
+#: back), not a timeout of a request that may have reached the server.
+CONNECT_TIMEOUT = 10.0
+# Reading a body whose pieces are already buffered (or decompressed on demand) never
+# suspends: hand the loop back after this many bytes.
+_YIELD_BYTES = 1 << 20
+
+
+def _connect_bound(total: float | None) -> float:
+    # Below the total: were both due at once, the total would win the race and turn a
+    # connection that never opened into a request that "may have reached the server".
+    return CONNECT_TIMEOUT if total is None else min(CONNECT_TIMEOUT, total * 0.75)
+
+
+def _client_timeout(total: float | None) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=total, sock_connect=_connect_bound(total))
 
 
 @attrs.frozen
@@ -45,16 +83,26 @@ def new_session(
     user_agent: str | None = None,
     trace_configs: Sequence[aiohttp.TraceConfig] = (),
 ) -> aiohttp.ClientSession:
-    """An ``aiohttp.ClientSession`` set up for PeerTube instances (shareable by clients)."""
+    """An ``aiohttp.ClientSession`` set up for PeerTube instances (shareable by clients).
+
+    Connections must open within :data:`CONNECT_TIMEOUT`, and aiohttp's silent second
+    sending of a request after a dropped keep-alive connection is switched off.
+    """
     headers = {"User-Agent": user_agent} if user_agent else None
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         headers=headers,
-        timeout=aiohttp.ClientTimeout(total=timeout),
-        # PeerTube (Node) closes idle connections after 5 s: reusing one it is closing
-        # makes aiohttp resend the request behind the scheduler's back.
+        timeout=_client_timeout(timeout),
+        # PeerTube (Node) closes idle connections after 5 s: close ours first.
         connector=aiohttp.TCPConnector(limit=connection_limit, keepalive_timeout=4.0),
         trace_configs=list(trace_configs),
     )
+    if hasattr(session, "_retry_connection"):
+        # aiohttp sends an idempotent request a second time, once, when its connection
+        # drops before the answer (ClientSession._retry_connection, a private switch of
+        # aiohttp >= 3.9, hence the guard). The server may count both; the scheduler
+        # counted one, and its own retry rules apply instead.
+        session._retry_connection = False
+    return session
 
 
 class Transport:
@@ -68,12 +116,17 @@ class Transport:
         timeout: float | None = 30.0,
         user_agent: str | None = None,
         connection_limit: int = 100,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
+        if max_body_size <= 0:
+            raise ValueError("max_body_size must be positive")
         self._session = session
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._user_agent = user_agent
         self._connection_limit = connection_limit
+        #: Longest body read whole, in bytes (see :class:`ResponseTooLarge`).
+        self.max_body_size = max_body_size
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -109,7 +162,9 @@ class Transport:
         shown = url.path
         # No total bound (a download may take hours), but a stalled read or connect fails.
         step = timeout if timeout is not None else self._timeout.total
-        client_timeout = aiohttp.ClientTimeout(total=None, sock_read=step, sock_connect=step)
+        client_timeout = aiohttp.ClientTimeout(
+            total=None, sock_read=step, sock_connect=_connect_bound(step)
+        )
         try:
             ctx = self.session.request(
                 method,
@@ -150,11 +205,14 @@ class Transport:
         elif data is not None:
             kwargs["data"] = data
         if timeout is not None:
-            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
+            kwargs["timeout"] = _client_timeout(timeout)
         try:
             async with self.session.request(method, url, **kwargs) as resp:
                 received_at = asyncio.get_running_loop().time()
-                body = await resp.read()
+                if resp.status >= 300:
+                    body = await _read_prefix(resp, ERROR_BODY_BYTES)
+                else:
+                    body = await _read_bounded(resp, self.max_body_size, method, shown)
                 return RawResponse(resp.status, resp.reason or "", resp.headers, body, received_at)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             failure = _failure(exc, method, url, shown)
@@ -176,8 +234,8 @@ class StreamedResponse:
         self.headers: CIMultiDictProxy[str] = resp.headers
 
     async def read(self) -> bytes:
-        """The whole remaining body (for error answers, which are small)."""
-        return await self._resp.read()
+        """The remaining body of an error answer, at most :data:`ERROR_BODY_BYTES`."""
+        return await _read_prefix(self._resp, ERROR_BODY_BYTES)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body in pieces as they arrive (bounded by aiohttp's read buffer), so that
@@ -194,6 +252,66 @@ class StreamedResponse:
         raise TransportError(message, method=self._method, url=self._shown)
 
 
+def _encoded(resp: aiohttp.ClientResponse) -> bool:
+    """Whether aiohttp decompresses the body (then ``Content-Length`` does not bound it)."""
+    return resp.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse, limit: int, method: str, shown: str) -> bytes:
+    """The whole body, refused past ``limit`` bytes: announced, or as it arrives."""
+    length = resp.content_length
+    if length is not None and length > limit:
+        resp.close()
+        raise _too_large(resp, limit, length, method, shown)
+    if length is not None and not _encoded(resp):
+        return await resp.read()  # aiohttp reads exactly Content-Length bytes
+    pieces: list[bytes] = []
+    size = since_yield = 0
+    async for piece in resp.content.iter_any():
+        size += len(piece)
+        if size > limit:
+            resp.close()
+            raise _too_large(resp, limit, None, method, shown)
+        pieces.append(piece)
+        since_yield += len(piece)
+        if since_yield >= _YIELD_BYTES:
+            since_yield = 0
+            await asyncio.sleep(0)
+    return b"".join(pieces)
+
+
+async def _read_prefix(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """At most ``limit`` bytes of the body; past them the connection is closed."""
+    length = resp.content_length
+    if length is not None and length <= limit and not _encoded(resp):
+        return await resp.read()
+    pieces: list[bytes] = []
+    size = 0
+    async for piece in resp.content.iter_any():
+        pieces.append(piece)
+        size += len(piece)
+        if size >= limit:
+            resp.close()
+            break
+        await asyncio.sleep(0)  # pieces may be waiting already: let the loop run between
+    return b"".join(pieces)[:limit]
+
+
+def _too_large(
+    resp: aiohttp.ClientResponse, limit: int, size: int | None, method: str, shown: str
+) -> ResponseTooLarge:
+    told = f"announces {size:,} bytes" if size is not None else f"goes on past {limit:,} bytes"
+    return ResponseTooLarge(
+        f"the answer {told}, more than max_body_size ({limit:,} bytes)",
+        status=resp.status,
+        method=method,
+        url=shown,
+        limit=limit,
+        size=size,
+        content_type=resp.headers.get("Content-Type"),
+    )
+
+
 def _failure(
     exc: aiohttp.ClientError | asyncio.TimeoutError, method: str, url: URL, shown: str
 ) -> TransportError:
@@ -202,6 +320,13 @@ def _failure(
     if isinstance(exc, aiohttp.ClientConnectorError):
         return ConnectError(
             f"cannot connect to {url.host}:{url.port}: {exc.os_error}", method=method, url=shown
+        )
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        # The connection never opened (sock_connect): nothing was sent.
+        return ConnectError(
+            f"cannot connect to {url.host}:{url.port}: no answer to the connection in time",
+            method=method,
+            url=shown,
         )
     if isinstance(exc, asyncio.TimeoutError):
         return RequestTimeout("request timed out", method=method, url=shown)

@@ -24,7 +24,15 @@ import click
 from .._auth import AuthError, FileTokenStore
 from .._client import PeerTube, normalize_instance_url
 from .._convert import make_converter
-from .._errors import APIError, PeerTubeError, RateLimited, TransportError
+from .._errors import (
+    APIError,
+    DownloadError,
+    PeerTubeError,
+    RateLimited,
+    ResponseDecodeError,
+    TransportError,
+    UnsupportedByServer,
+)
 from .._pagination import Paginator
 from .._ratelimit import RateLimit
 from .._version import __version__
@@ -74,7 +82,8 @@ Exit codes:
   {EXIT_INTERNAL}    unexpected internal error (a bug: please report it)
   {EXIT_USAGE}    bad usage: arguments, instance URL, an output that exists without
        --resume, or a checkpoint that does not match the command
-  {EXIT_API}    the instance answered with an error (4xx/5xx)
+  {EXIT_API}    the instance answered with an error (3xx/4xx/5xx), or with an answer
+       that cannot be used (broken, not the expected JSON, too large)
   {EXIT_NETWORK}    network: no answer (refused, unreachable, timed out)
   {EXIT_RATE_LIMITED}    rate limited beyond the retries
   {EXIT_AUTH}    sign-in refused, or no stored token for --user
@@ -119,12 +128,20 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
     except APIError as exc:
         _err(f"error: {exc}")
         return EXIT_API
+    except (ResponseDecodeError, DownloadError) as exc:
+        # The instance did answer: a network failure it is not.
+        _err(f"error: the instance's answer cannot be used: {exc}")
+        return EXIT_API
+    except UnsupportedByServer as exc:
+        _err(f"error: {exc}")
+        return EXIT_API
     except (TransportError, OSError) as exc:
         _err(f"network error: {exc}")
         return EXIT_NETWORK
     except PeerTubeError as exc:
+        # Anything else the SDK raises comes from an answer (an upload refused...).
         _err(f"error: {exc}")
-        return EXIT_NETWORK
+        return EXIT_API
     except KeyboardInterrupt:
         _err("interrupted")
         return EXIT_INTERRUPTED

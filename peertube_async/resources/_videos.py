@@ -359,7 +359,9 @@ class Videos(VideosResource):
     def _caller_decode(self, resp: Any) -> Any:
         from .._pipeline import decode_json
 
-        return decode_json(resp, "PUT", "/api/v1/videos/upload-resumable")
+        return decode_json(
+            resp, "PUT", "/api/v1/videos/upload-resumable", secrets=self._caller.pipeline.secrets()
+        )
 
     async def _pause(self, exc: BaseException, failures: int) -> None:
         wait = None

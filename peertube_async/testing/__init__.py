@@ -9,6 +9,9 @@ default PeerTube 6.3 does (same counters, headers, 429 body and admin bypass).
 file the fake keeps on disk.
 :class:`ServerLimiter` is that rate limiter alone, on an injectable clock, and
 :func:`totp_code` computes the one-time codes a two-factor login needs.
+:class:`HostileServer` is the opposite of a fake PeerTube: a loopback server whose every
+:class:`Answer` is scripted (statuses, headers, bodies, delays, dropped connections,
+redirects, no answer at all), to test what a client does when an instance misbehaves.
 
 Example::
 
@@ -24,8 +27,11 @@ Example::
 """
 
 from ._data import BASE58_ALPHABET, DEFAULT_PASSWORDS, StoredFile, short_to_uuid, uuid_to_short
-from ._fake import FakeInstance, FakeStats, SeededVideo, TokenPair, client_key
+from ._fake import FakeInstance, SeededVideo, client_key
+from ._hostile import Answer, Body, HostileServer, ReceivedRequest, Script
+from ._http import FakeStats
 from ._limiter import DEFAULT_LIMITS, Decision, ServerLimiter
+from ._oauth import TokenPair
 from ._otp import totp_code
 from ._uploads import Faults
 
@@ -33,10 +39,15 @@ __all__ = [
     "BASE58_ALPHABET",
     "DEFAULT_LIMITS",
     "DEFAULT_PASSWORDS",
+    "Answer",
+    "Body",
     "Decision",
     "FakeInstance",
     "FakeStats",
     "Faults",
+    "HostileServer",
+    "ReceivedRequest",
+    "Script",
     "SeededVideo",
     "ServerLimiter",
     "StoredFile",

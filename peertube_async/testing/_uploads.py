@@ -33,10 +33,10 @@ import secrets
 import shutil
 import tempfile
 import urllib.parse
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import BodyPartReader, web
 
@@ -47,6 +47,7 @@ from ._data import (
     UNDEFINED,
     VIDEO_CATEGORIES,
     VIDEO_EXTENSIONS,
+    Catalog,
     Channel,
     StoredFile,
     User,
@@ -55,11 +56,10 @@ from ._data import (
     field_error,
     new_file_name,
 )
+from ._http import DroppedResponse, Exchange, FakeStats, Responder, read_body
+from ._oauth import OAuthServer
 
-if TYPE_CHECKING:
-    from ._fake import FakeInstance, _Exchange
-
-__all__ = ["DroppedResponse", "Faults", "UploadService", "may_see"]
+__all__ = ["Faults", "UploadHost", "UploadService", "may_see"]
 
 #: Resolution given to uploaded files: the fake does not probe what it receives.
 UPLOAD_RESOLUTION = 720
@@ -189,11 +189,6 @@ class Faults:
     def _take_download_drop(self) -> int | None:
         value, self.drop_download_after_bytes = _next_in_plan(self.drop_download_after_bytes)
         return value
-
-
-class DroppedResponse(web.Response):
-    """What a handler returns after aborting its connection: nothing is sent, and the
-    fake's counters record a dropped connection instead of a status."""
 
 
 @dataclass(eq=False)
@@ -409,16 +404,32 @@ class _FieldChecks:
             self._fail("filename", value)
 
 
+class UploadHost(Protocol):
+    """What the upload and file routes need of their instance (a ``FakeInstance``)."""
+
+    stats: FakeStats
+    faults: Faults
+    _http: Responder
+    _oauth: OAuthServer
+    _catalog: Catalog | None
+    _clock: Callable[[], float]
+
+    def _require_catalog(self) -> Catalog: ...
+
+    def _find_video(self, raw: str) -> Video | None: ...
+
+
 class UploadService:
-    """The upload, file and benchmark routes of one :class:`FakeInstance`.
+    """The upload, file and benchmark routes of one fake instance.
 
     Handlers of ``/api/v1`` routes run inside the instance's emulated middleware chain
-    (rate limits, stats) and build their answers with its helpers.
+    (rate limits, stats) and build their answers with its :class:`Responder` and
+    :class:`OAuthServer`.
     """
 
     def __init__(
         self,
-        fake: FakeInstance,
+        fake: UploadHost,
         *,
         processing_time: float,
         retry_after: int,
@@ -505,7 +516,7 @@ class UploadService:
     def _uploadx_reply(
         self,
         request: web.Request,
-        exchange: _Exchange,
+        exchange: Exchange,
         status: int,
         body: bytes | None = None,
         extra: tuple[tuple[str, str], ...] = (),
@@ -516,7 +527,7 @@ class UploadService:
         fake = self._fake
         headers = exchange.headers
         if "Date" not in headers:
-            headers["Date"] = fake._http_date()
+            headers["Date"] = fake._http.http_date()
         for name, value in extra:
             headers[name] = value
         if body is not None:
@@ -525,13 +536,13 @@ class UploadService:
             headers["Content-Length"] = str(len(body or b""))
         headers["Cache-Control"] = "no-store"
         if request.keep_alive:
-            headers["Keep-Alive"] = fake._keep_alive_header
+            headers["Keep-Alive"] = fake._http.keep_alive_header
         return web.Response(status=status, reason=reason, body=body, headers=headers)
 
     def _uploadx_error(
         self,
         request: web.Request,
-        exchange: _Exchange,
+        exchange: Exchange,
         status: int,
         code: str,
         message: str,
@@ -540,10 +551,10 @@ class UploadService:
         body = dumps({"error": {"code": code, "message": message}})
         return self._uploadx_reply(request, exchange, status, body, extra)
 
-    def _not_found(self, request: web.Request, exchange: _Exchange) -> web.Response:
+    def _not_found(self, request: web.Request, exchange: Exchange) -> web.Response:
         return self._uploadx_error(request, exchange, 404, "FileNotFound", "Not found")
 
-    def _forbidden(self, request: web.Request, exchange: _Exchange) -> web.Response:
+    def _forbidden(self, request: web.Request, exchange: Exchange) -> web.Response:
         return self._uploadx_error(
             request, exchange, 403, "Forbidden", "Authenticated user is not allowed access"
         )
@@ -553,7 +564,7 @@ class UploadService:
     def _check_video(
         self,
         request: web.Request,
-        exchange: _Exchange,
+        exchange: Exchange,
         user: User,
         checks: _FieldChecks,
         *,
@@ -569,11 +580,11 @@ class UploadService:
         # doesVideoChannelOfAccountExist (PeerTube 6.x): both failures are 400s.
         channel = catalog.channel_by_id(checks.values["channelId"])
         if channel is None:
-            return fake._problem(
+            return fake._http.problem(
                 request, exchange, 400, 'Unknown video "video channel" for this instance.'
             )
         if not user.is_privileged and channel.account.user_id != user.id:
-            return fake._problem(
+            return fake._http.problem(
                 request, exchange, 400, 'Unknown video "video channel" for this account.'
             )
         # commonVideoFileChecks: isFileValid wants an original name and a video mimetype.
@@ -583,9 +594,9 @@ class UploadService:
             or not _VIDEO_MIMETYPE_RE.fullmatch(mimetype)
             or (extension_required and extension not in VIDEO_EXTENSIONS)
         ):
-            return fake._problem(request, exchange, 415, _UNSUPPORTED_FILE)
+            return fake._http.problem(request, exchange, 415, _UNSUPPORTED_FILE)
         if size < _MIN_FILE_SIZE:
-            return fake._problem(
+            return fake._http.problem(
                 request,
                 exchange,
                 413,
@@ -595,7 +606,7 @@ class UploadService:
         if checks.values.get("privacy") == 5:
             refused = self._check_passwords(checks.values.get("videoPasswords"))
             if refused is not None:
-                return fake._problem(request, exchange, 400, refused)
+                return fake._http.problem(request, exchange, 400, refused)
         return channel
 
     @staticmethod
@@ -652,15 +663,15 @@ class UploadService:
 
     # Resumable upload -------------------------------------------------------------------
 
-    async def init(self, request: web.Request, exchange: _Exchange) -> web.Response:
+    async def init(self, request: web.Request, exchange: Exchange) -> web.Response:
         """``POST /api/v1/videos/upload-resumable``: validate, create the upload, 201."""
         fake = self._fake
         # setupUploadResumableRoutes: authenticate, then the doc, then the validators.
-        user = fake._authenticate(request, exchange)
+        user = fake._oauth.authenticate(request, exchange)
         if isinstance(user, web.Response):
             return user
         exchange.docs = "uploadResumableInit"
-        body = await fake._read_body(request)
+        body = await read_body(request)
 
         # resumableInitValidator: only the first failing check of a field is reported.
         errors: dict[str, dict[str, Any]] = {}
@@ -678,7 +689,7 @@ class UploadService:
                 UNDEFINED, "Invalid value", "x-upload-content-type", "headers"
             )
         if errors:
-            return fake._invalid(request, exchange, errors)
+            return fake._http.invalid(request, exchange, errors)
         assert length is not None and mimetype is not None
 
         # videosAddResumableInitValidator.
@@ -687,7 +698,7 @@ class UploadService:
         checks.upload_common()
         checks.filename()
         if checks.errors:
-            return fake._invalid(request, exchange, checks.errors)
+            return fake._http.invalid(request, exchange, checks.errors)
         size = math.floor(float(length))
         filename = str(body["filename"])
         channel = self._check_video(
@@ -726,7 +737,7 @@ class UploadService:
         return self._uploadx_reply(request, exchange, 201, extra=(("Location", location),))
 
     def _lookup(
-        self, request: web.Request, exchange: _Exchange, user: User
+        self, request: web.Request, exchange: Exchange, user: User
     ) -> _Upload | web.Response:
         """uploadx's ``getAndVerifyId`` then the metadata lookup."""
         upload_id = request.query.get("upload_id", "")
@@ -737,11 +748,11 @@ class UploadService:
             return self._not_found(request, exchange)
         return upload
 
-    async def put(self, request: web.Request, exchange: _Exchange) -> web.Response:
+    async def put(self, request: web.Request, exchange: Exchange) -> web.Response:
         """``PUT /api/v1/videos/upload-resumable?upload_id=``: a chunk or a status query."""
         fake = self._fake
         stats = fake.stats
-        user = fake._authenticate(request, exchange)
+        user = fake._oauth.authenticate(request, exchange)
         if isinstance(user, web.Response):
             return user
         upload = self._lookup(request, exchange, user)
@@ -761,7 +772,7 @@ class UploadService:
             # uploadx hands the completed file to PeerTube again; checkUploadSessionCanStart
             # finds the session taken.
             exchange.docs = "uploadResumable"
-            return fake._problem(
+            return fake._http.problem(
                 request,
                 exchange,
                 503,
@@ -825,7 +836,7 @@ class UploadService:
         return reply
 
     def _resume_incomplete(
-        self, request: web.Request, exchange: _Exchange, written: int
+        self, request: web.Request, exchange: Exchange, written: int
     ) -> web.Response:
         exchange.headers["Access-Control-Expose-Headers"] = "Retry-After,Range"
         return self._uploadx_reply(
@@ -837,7 +848,7 @@ class UploadService:
         )
 
     async def _complete(
-        self, request: web.Request, exchange: _Exchange, upload: _Upload
+        self, request: web.Request, exchange: Exchange, upload: _Upload
     ) -> web.Response:
         """``addVideoResumable``: create the video, then forget the upload session and the
         uploadx file (a replay then gets uploadx's 404)."""
@@ -855,7 +866,7 @@ class UploadService:
                 upload.path.unlink()
         fake.stats.uploads_completed += 1
         exchange.docs = "uploadResumable"
-        return fake._json(request, exchange, self._ids_body(video))
+        return fake._http.json(request, exchange, self._ids_body(video))
 
     async def _receive(
         self, request: web.Request, path: Path, start: int, limit: int | None, drop: int | None
@@ -885,10 +896,10 @@ class UploadService:
             os.close(fd)
         return result
 
-    async def cancel(self, request: web.Request, exchange: _Exchange) -> web.Response:
+    async def cancel(self, request: web.Request, exchange: Exchange) -> web.Response:
         """``DELETE /api/v1/videos/upload-resumable?upload_id=``: 204, known or not."""
         fake = self._fake
-        user = fake._authenticate(request, exchange)
+        user = fake._oauth.authenticate(request, exchange)
         if isinstance(user, web.Response):
             return user
         upload_id = request.query.get("upload_id", "")
@@ -908,17 +919,17 @@ class UploadService:
 
     # Legacy upload ----------------------------------------------------------------------
 
-    async def legacy(self, request: web.Request, exchange: _Exchange) -> web.Response:
+    async def legacy(self, request: web.Request, exchange: Exchange) -> web.Response:
         """``POST /api/v1/videos/upload``: multipart with ``videofile`` and the fields."""
         fake = self._fake
         exchange.docs = "uploadLegacy"  # openapiOperationDoc comes before authenticate
-        user = fake._authenticate(request, exchange)
+        user = fake._oauth.authenticate(request, exchange)
         if isinstance(user, web.Response):
             return user
         if request.content_type == "multipart/form-data":
             form = await self._read_form(request)
         else:
-            form = _Form(fields=await fake._read_body(request))
+            form = _Form(fields=await read_body(request))
         try:
             checks = _FieldChecks(form.fields)
             checks.common()
@@ -928,7 +939,7 @@ class UploadService:
                     UNDEFINED, "Should have a file", "videofile", "body"
                 )
             if checks.errors:
-                return fake._invalid(request, exchange, checks.errors)
+                return fake._http.invalid(request, exchange, checks.errors)
             assert form.path is not None
             channel = self._check_video(
                 request,
@@ -944,7 +955,7 @@ class UploadService:
                 return channel
             video = self._create_video(channel, checks.values, form.path, form.size)
             fake.stats.legacy_uploads += 1
-            return fake._json(request, exchange, self._ids_body(video))
+            return fake._http.json(request, exchange, self._ids_body(video))
         finally:
             if form.path is not None:
                 with contextlib.suppress(FileNotFoundError):
@@ -1011,17 +1022,17 @@ class UploadService:
         WebVideoFiles`` of server/core/middlewares/validators/static.ts."""
         fake = self._fake
         fake.stats.file_requests += 1
-        exchange = fake._new_exchange()
-        refused = fake._optional_authenticate(request, exchange)
+        exchange = Exchange()
+        refused = fake._oauth.optional_authenticate(request, exchange)
         if refused is not None:
             return refused
         if "videoFileToken" in request.query:
             # Video file tokens are not issued by the fake, so none is valid.
-            return fake._problem(request, exchange, 403, "Invalid video file token")
+            return fake._http.problem(request, exchange, 403, "Invalid video file token")
         if not (
             request.headers.get("x-peertube-video-password") or request.headers.get("Authorization")
         ):
-            return fake._problem(
+            return fake._http.problem(
                 request,
                 exchange,
                 403,
@@ -1034,12 +1045,12 @@ class UploadService:
             return web.Response(status=403, text="Forbidden")
         video = catalog.video_by_id(file.video_id)
         assert video is not None
-        user = exchange.session.user if exchange.session is not None else None
+        user = fake._oauth.user_of(exchange)
         if user is None and video.private_files:
             # A password header alone: checkCanSeeUserAuthVideo wants a user.
-            return fake._token_refused(request, exchange, 401, "unauthorized_request")
+            return fake._oauth.token_refused(request, exchange, 401, "unauthorized_request")
         if not may_see(user, video):
-            return fake._problem(
+            return fake._http.problem(
                 request, exchange, 403, "Cannot fetch information of private/internal/blocked video"
             )
         if not file.private:
@@ -1051,8 +1062,8 @@ class UploadService:
         named after the video (``res.download``); private videos need an allowed token."""
         fake = self._fake
         fake.stats.file_requests += 1
-        exchange = fake._new_exchange()
-        refused = fake._optional_authenticate(request, exchange)
+        exchange = Exchange()
+        refused = fake._oauth.optional_authenticate(request, exchange)
         if refused is not None:
             return refused
         match = _DOWNLOAD_NAME_RE.fullmatch(request.match_info["name"])
@@ -1063,11 +1074,11 @@ class UploadService:
             wanted = int(match[2])
             file = next((f for f in video.files if f.resolution == wanted), None)
         if video is None or file is None:
-            return fake._problem(request, exchange, 404, "Video not found")
-        if not may_see(exchange.session.user if exchange.session else None, video):
+            return fake._http.problem(request, exchange, 404, "Video not found")
+        if not may_see(fake._oauth.user_of(exchange), video):
             if exchange.session is None:
-                return fake._token_refused(request, exchange, 401, "unauthorized_request")
-            return fake._problem(
+                return fake._oauth.token_refused(request, exchange, 401, "unauthorized_request")
+            return fake._http.problem(
                 request, exchange, 403, "Cannot fetch information of private/internal/blocked video"
             )
         title = re.sub(r'["\\\r\n]', "_", video.name).encode("ascii", "replace").decode()
@@ -1079,23 +1090,23 @@ class UploadService:
         that id (its best one without), served whole or by ``Range``."""
         fake = self._fake
         fake.stats.file_requests += 1
-        exchange = fake._new_exchange()
-        refused = fake._optional_authenticate(request, exchange)
+        exchange = Exchange()
+        refused = fake._oauth.optional_authenticate(request, exchange)
         if refused is not None:
             return refused
         video = fake._find_video(request.match_info["video"])
         if video is None or not video.files:
-            return fake._problem(request, exchange, 404, "Video not found")
-        if not may_see(exchange.session.user if exchange.session else None, video):
+            return fake._http.problem(request, exchange, 404, "Video not found")
+        if not may_see(fake._oauth.user_of(exchange), video):
             if exchange.session is None:
-                return fake._token_refused(request, exchange, 401, "unauthorized_request")
-            return fake._problem(
+                return fake._oauth.token_refused(request, exchange, 401, "unauthorized_request")
+            return fake._http.problem(
                 request, exchange, 403, "Cannot fetch information of private/internal/blocked video"
             )
         wanted = request.query.getall("videoFileIds", [])
         files = [f for f in video.files if not wanted or str(f.id) in wanted]
         if not files:
-            return fake._problem(request, exchange, 404, "Video file not found")
+            return fake._http.problem(request, exchange, 404, "Video file not found")
         file = max(files, key=lambda f: f.resolution)
         return await self._send_file(request, file, ())
 
