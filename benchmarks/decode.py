@@ -11,10 +11,13 @@ with 100 copies of the list item captured from a real PeerTube 6.3 server
 Rows, each timed from the same bytes to a decoded page:
 
 * ``json.loads`` (baseline): the bytes to plain dicts and lists.
-* ``peertube_async``: ``json.loads``, then the SDK's converter (``make_converter()``, the
-  tolerant one the client uses) into ``Page[Video]``: attrs models, timezone-aware
-  datetimes, open enums, unknown keys ignored. This is what ``await pt.videos.list()``
-  does after the bytes arrive.
+* ``orjson.loads``: the parser the SDK uses for bodies up to 1 MiB, alone (reference).
+* ``peertube_async``: what ``await pt.videos.list()`` does after the bytes arrive: the
+  SDK's parser (``orjson``), then its converter (``make_converter()``, the tolerant one
+  the client uses) into ``Page[Video]``: attrs models, timezone-aware datetimes, open
+  enums, unknown keys ignored. Goal: at most 2.5x ``json.loads``.
+* ``peertube_async (json)``: the same models after the standard library's ``json.loads``
+  (reference: the models' share of the cost).
 * ``peertube (PyPI)``: ``json.loads``, then ``VideoListResponse.from_dict`` of the
   ``peertube`` package (openapi-python-client models, attrs; ``Video.from_dict`` parses
   UUIDs and datetimes with dateutil and keeps unknown keys in ``additional_properties``).
@@ -47,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import orjson  # noqa: E402
 from _common import format_table, write_json  # noqa: E402
 from peertube.models.video_list_response import (  # type: ignore[import-untyped]  # noqa: E402
     VideoListResponse,
@@ -55,12 +59,15 @@ from peertube.models.video_list_response import (  # type: ignore[import-untyped
 from peertube_async._convert import make_converter  # noqa: E402
 from peertube_async._generated.models import Video  # noqa: E402
 from peertube_async._pagination import Page  # noqa: E402
+from peertube_async._pipeline import _loads  # noqa: E402
 from peertube_async.testing import uuid_to_short  # noqa: E402
 
 SAMPLES = ROOT / "tests" / "fixtures" / "samples-6.3.json"
 SAMPLE_NAME = "body /api/v1/videos"
 PAGE_SIZE = 100
 BASELINE = "json.loads"
+OURS = "peertube_async"
+GOAL = 2.5
 
 
 def build_page() -> bytes:
@@ -84,12 +91,21 @@ def strategies() -> dict[str, Callable[[bytes], Any]]:
     page_type = Page[Video]
 
     def ours(raw: bytes) -> Any:
+        return converter.structure(_loads(raw), page_type)
+
+    def ours_stdlib(raw: bytes) -> Any:
         return converter.structure(json.loads(raw), page_type)
 
     def pypi(raw: bytes) -> Any:
         return VideoListResponse.from_dict(json.loads(raw))
 
-    return {BASELINE: json.loads, "peertube_async": ours, "peertube (PyPI)": pypi}
+    return {
+        BASELINE: json.loads,
+        "orjson.loads": orjson.loads,
+        OURS: ours,
+        "peertube_async (json)": ours_stdlib,
+        "peertube (PyPI)": pypi,
+    }
 
 
 def check(name: str, page: Any) -> None:
@@ -98,7 +114,7 @@ def check(name: str, page: Any) -> None:
     ids = [v["id"] if isinstance(v, dict) else v.id for v in items]
     if ids != list(range(1, PAGE_SIZE + 1)):
         raise RuntimeError(f"{name}: wrong videos decoded")
-    if name != BASELINE:
+    if not name.endswith(".loads"):
         published = items[0].published_at
         if published.tzinfo is None or published.year < 2000:
             raise RuntimeError(f"{name}: publishedAt not decoded: {published!r}")
@@ -173,16 +189,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     rows = run(args.quick)
-    table = [
-        [
-            row["strategy"],
-            "rejected" if row["us_per_page"] is None else f"{row['us_per_page']:,.1f}",
-            "-" if row["ratio_vs_json_loads"] is None else f"{row['ratio_vs_json_loads']:.2f}x",
-            row.get("rejected", ""),
-        ]
-        for row in rows
+    table = []
+    for row in rows:
+        ratio = row["ratio_vs_json_loads"]
+        note = row.get("rejected", "")
+        if row["strategy"] == OURS and ratio is not None:
+            note = f"goal <= {GOAL:.1f}x " + ("met" if ratio <= GOAL else "MISSED")
+        table.append(
+            [
+                row["strategy"],
+                "rejected" if row["us_per_page"] is None else f"{row['us_per_page']:,.1f}",
+                "-" if ratio is None else f"{ratio:.2f}x",
+                note,
+            ]
+        )
+    footer = [
+        f"Best of the batches, per page of {PAGE_SIZE} videos; lower is better.",
     ]
-    print(format_table(["strategy", "µs per page", "vs json.loads", "note"], table))
+    print(format_table(["strategy", "µs per page", "vs json.loads", "note"], table, footer))
     if args.json:
         write_json(args.json, rows)
     return 0

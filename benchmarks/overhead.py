@@ -43,9 +43,10 @@ seconds, so runs are interleaved finely: every run is cut into ``BLOCKS`` (10) b
 and the rows take turns block by block (block 1 of every row, then block 2...), a run's
 figures being the sum of its blocks. Ratios are taken per call against the ``aiohttp``
 row: ``time ratio`` = elapsed per call / aiohttp's, ``CPU ratio`` = client CPU seconds
-per call / aiohttp's. The goal is peertube_async within 1.10x of raw aiohttp. ``best
-CPU`` compares the lowest CPU time of each row's runs, since load from other processes
-on the machine only ever adds to a run.
+per call / aiohttp's. The goals are on client CPU per call: ``pt.request`` within
+1.10x of raw aiohttp, ``pt.videos.get`` (typed) within 1.30x. ``best CPU`` compares
+the lowest CPU time of each row's runs, since load from other processes on the machine
+only ever adds to a run.
 
 ``--profile`` then runs each peertube_async row once more under ``cProfile`` and prints
 the hottest functions, with the package's own functions listed by file and line.
@@ -92,7 +93,9 @@ STRATEGIES = (
     "peertube (httpx)",
 )
 OURS = ("peertube_async.request", "peertube_async.videos.get")
-GOAL_RATIO = 1.10
+#: Goals, client CPU per call against the aiohttp row: the raw pipeline adds almost
+#: nothing; a typed call may add decoding into models.
+GOALS = {"peertube_async.request": 1.10, "peertube_async.videos.get": 1.30}
 
 Call = Callable[[int], Awaitable[None]]
 
@@ -331,8 +334,8 @@ def report(results: Sequence[Result], concurrency: int, warmup: int) -> str:
     for r in results:
         goal = ""
         if r.strategy in OURS:
-            ok = r.time_ratio <= GOAL_RATIO and r.cpu_ratio <= GOAL_RATIO
-            goal = "met" if ok else "MISSED"
+            limit = GOALS[r.strategy]
+            goal = f"<= {limit:.2f}x " + ("met" if r.cpu_ratio <= limit else "MISSED")
         rows.append(
             [
                 r.strategy,
@@ -353,8 +356,9 @@ def report(results: Sequence[Result], concurrency: int, warmup: int) -> str:
         "limiting off on both sides.",
         "Server in a separate process (spawn); CPU = time.process_time() of the client "
         "process only.",
-        f"Ratios per call against {BASELINE}; goal for peertube_async: <= {GOAL_RATIO:.2f}x "
-        "(median time and CPU).",
+        f"Ratios per call against {BASELINE}; goal: median CPU ratio (request <= "
+        f"{GOALS['peertube_async.request']:.2f}x, typed <= "
+        f"{GOALS['peertube_async.videos.get']:.2f}x).",
         "best CPU: lowest of the runs against the baseline's lowest, less sensitive to other "
         "load on the machine (noise only adds time).",
     ]
@@ -368,7 +372,7 @@ def report(results: Sequence[Result], concurrency: int, warmup: int) -> str:
         "time",
         "CPU",
         "best CPU",
-        "goal",
+        "goal (CPU)",
     ]
     return format_table(headers, rows, footer)
 

@@ -43,16 +43,19 @@ import enum
 import itertools
 import logging
 import re
+import sys
 import types
 import typing
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin
 
 import attrs
-import cattrs
 
 __all__ = ["WIRE", "DecodeMismatch", "OpenIntEnum", "OpenIntFlag", "OpenStrEnum", "make_converter"]
+
+if TYPE_CHECKING:
+    import cattrs
 
 WIRE = "wire"
 """The attrs metadata key that holds a field's JSON name."""
@@ -169,11 +172,18 @@ _ISO_RE = re.compile(
 )
 
 
+#: Python 3.11's ``fromisoformat`` reads ``Z`` and any fraction itself.
+_FROMISO_READS_Z = sys.version_info >= (3, 11)
+
+
 def _parse_datetime(value: Any, _: Any = None) -> datetime:
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
-        text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+        if _FROMISO_READS_Z:
+            text = value
+        else:
+            text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
@@ -286,6 +296,8 @@ class _Hooks:
         self.converter = converter
         self.strict = strict
         self._counter = itertools.count()
+        #: Models whose function is being generated (a model may contain itself).
+        self._building: set[Any] = set()
 
     # -- one value of a declared type -------------------------------------------------
 
@@ -316,15 +328,13 @@ class _Hooks:
             args = get_args(cls)
             return self._dict_hook(args[1] if len(args) == 2 else Any)
         if _is_attrs(cls):
-            # Looked up on first use: a model may contain itself (comment trees).
-            found: list[Callable[[Any, Any], Any]] = []
-
-            def structure_model(x: Any) -> Any:
-                if not found:
-                    found.append(self.converter.get_structure_hook(cls))
-                return found[0](x, cls)
-
-            return structure_model
+            # The model's own function (called with one argument); a model being built
+            # right now (one that contains itself, as comment trees) is looked up later.
+            origin = get_origin(cls) or cls
+            if origin in self._building:
+                return self._lazy(cls)
+            model_hook: Callable[..., Any] = self.converter.get_structure_hook(cls)
+            return model_hook
         if cls is bytes:
             return _plain_hook(bytes)
         raise TypeError(f"no decoding for {cls!r}")
@@ -348,9 +358,24 @@ class _Hooks:
         strict = self.strict
         label = f"items of {_type_name(item)}"
 
+        plain = item if item in _PLAIN_CHECKS else None
+
         def structure_array(x: Any) -> Any:
             if x.__class__ is not list and not isinstance(x, (list, tuple)):
                 raise DecodeMismatch(f"expected an array, got {_shown(x)}")
+            if plain is not None:
+                # Strings or integers as they are, once each is seen to be one.
+                for value in x:
+                    if value.__class__ is not plain:
+                        break
+                else:
+                    return kind(x)
+            else:
+                try:
+                    return kind(map(hook, x))
+                except DecodeMismatch:
+                    pass
+            # Some item does not fit: find which, one by one (the rare, slow way).
             out = []
             for i, value in enumerate(x):
                 try:
@@ -388,22 +413,42 @@ class _Hooks:
 
     # -- a model ------------------------------------------------------------------------
 
-    def model_hook(self, cls: Any) -> Callable[[Any, Any], Any]:
-        """The structuring function of an attrs model (generic ones included)."""
+    def model_hook(self, cls: Any) -> Callable[..., Any]:
+        """The structuring function of an attrs model (generic ones included).
+
+        Straight-line Python, generated and compiled once per model: each field is one
+        ``get``, a type check of the common case inlined (``x.__class__ is int``, an
+        enum's value-to-member table), and the rest through the field type's hook; the
+        instance is built with every field given by keyword. Mismatches go through
+        ``bad``, which raises (strict) or logs and returns None (tolerant).
+        """
         origin = get_origin(cls) or cls
+        if origin in self._building:
+            return self._lazy(cls)
+        self._building.add(origin)
+        try:
+            return self._compile_model(cls, origin)
+        finally:
+            self._building.discard(origin)
+
+    def _lazy(self, cls: Any) -> Callable[..., Any]:
+        """A model's hook looked up on first call: for a model that contains itself."""
+        found: list[Callable[..., Any]] = []
+
+        def structure_later(data: Any, _: Any = None) -> Any:
+            if not found:
+                found.append(self.converter.get_structure_hook(cls))
+            return found[0](data, cls)
+
+        return structure_later
+
+    def _compile_model(self, cls: Any, origin: Any) -> Callable[..., Any]:
         hints = typing.get_type_hints(origin)
         env = dict(zip(getattr(origin, "__parameters__", ()), get_args(cls), strict=False))
         # Envelopes of the SDK's own (pages) may carry extras such as a comment count.
         envelope = getattr(origin, "__peertube_envelope__", False)
         forbid_extra = self.strict and not envelope
         model = origin.__name__
-        lines = ["def structure(data, _):"]
-        lines.append("    if data.__class__ is not dict and not isinstance(data, Mapping):")
-        lines.append(
-            f"        raise DecodeMismatch('expected an object for {model}, got ' + shown(data))"
-        )
-        lines.append("    get = data.get")
-        lines.append("    kw = {}")
         scope: dict[str, Any] = {
             "Mapping": Mapping,
             "DecodeMismatch": DecodeMismatch,
@@ -411,42 +456,72 @@ class _Hooks:
             "shown": _shown,
             "cls": origin,
             "bad": self._bad,
-            "MISSING_ERROR": DecodeMismatch("missing, although every supported release sends it"),
-            "NULL_ERROR": DecodeMismatch("null, although every supported release sends a value"),
+            "absent": self._absent,
         }
-        wires = []
+        lines = ["def structure(data, _=None):"]
+        lines.append("    if data.__class__ is not dict and not isinstance(data, Mapping):")
+        lines.append(
+            f"        raise DecodeMismatch('expected an object for {model}, got ' + shown(data))"
+        )
+        lines.append("    get = data.get")
+        shared = None if envelope else _shared_key(origin, hints, env)
+        if shared is not None:
+            # A small leaf model (``{id, label}`` constants...): one frozen instance per
+            # distinct answer, so a page of videos builds a few instead of hundreds.
+            scope["shared"] = {}
+            keys = [f"k{i}" for i in range(len(shared))]
+            checks = " and ".join(
+                f"k{i}.__class__ is {raw.__name__}" for i, (_, raw) in enumerate(shared)
+            )
+            lines.append("    key = None")
+            lines.append(f"    if len(data) == {len(shared)}:")
+            for k, (wire, _) in zip(keys, shared, strict=True):
+                lines.append(f"        {k} = get({wire!r})")
+            lines.append(f"        if {checks}:")
+            lines.append(f"            key = ({', '.join(keys)},)")
+            lines.append("            o = shared.get(key)")
+            lines.append("            if o is not None: return o")
+        wires: list[str] = []
+        names: list[str] = []
         for i, field in enumerate(attrs.fields(origin)):
             wire = field.metadata.get(WIRE, field.name)
             wires.append(wire)
+            names.append(field.name)
             declared = _substitute(hints.get(field.name, Any), env)
             inner = _optional_inner(declared)
-            nullable = inner is not None
-            ftype = inner if nullable else declared
+            ftype = inner if inner is not None else declared
             has_default = field.default is not attrs.NOTHING
-            scope[f"h{i}"] = self.value_hook(ftype)
+            default = field.default if has_default else None
+            if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+                raise TypeError(f"{model}.{field.name}: factories are not supported")
             scope[f"n{i}"] = (model, field.name, wire)
+            scope[f"d{i}"] = default
+            v = f"v{i}"
             check = _PLAIN_CHECKS.get(ftype)
-            name = field.name
-            lines.append(f"    x = get({wire!r}, MISSING)")
-            # Missing: the attrs default, or (a field every release sends) a mismatch.
-            lines.append("    if x is MISSING:")
-            if has_default:
-                lines.append("        pass")
+            if check is not None and not (has_default and default is not None):
+                # A plain field, present: one class comparison, tested first.
+                if_none = "None" if inner is not None or has_default else f"absent(n{i}, data)"
+                lines.append(f"    x = get({wire!r})")
+                lines.append(f"    if {check}: {v} = x")
+                lines.append(f"    elif x is None: {v} = {if_none}")
+                lines.append(
+                    f"    else: {v} = bad(n{i}, DecodeMismatch("
+                    f"'expected {ftype.__name__}, got ' + shown(x)))"
+                )
+                continue
+            if has_default and default is not None:
+                # A default other than None: only a missing key takes it.
+                lines.append(f"    x = get({wire!r}, MISSING)")
+                lines.append(f"    if x is MISSING: {v} = d{i}")
+                lines.append(f"    elif x is None: {v} = None")
             else:
-                lines.append(f"        kw[{name!r}] = bad(n{i}, MISSING_ERROR)")
-            lines.append("    elif x is None:")
-            if nullable or (has_default and field.default is None):
-                lines.append(f"        kw[{name!r}] = None")
-            else:
-                lines.append(f"        kw[{name!r}] = bad(n{i}, NULL_ERROR)")
-            if check is not None:
-                lines.append(f"    elif {check}:")
-                lines.append(f"        kw[{name!r}] = x")
-            lines.append("    else:")
-            lines.append("        try:")
-            lines.append(f"            kw[{name!r}] = h{i}(x)")
-            lines.append("        except DecodeMismatch as exc:")
-            lines.append(f"            kw[{name!r}] = bad(n{i}, exc)")
+                lines.append(f"    x = get({wire!r})")
+                if inner is not None or has_default:
+                    lines.append(f"    if x is None: {v} = None")
+                else:
+                    # Every release sends it: missing or null does not fit.
+                    lines.append(f"    if x is None: {v} = absent(n{i}, data)")
+            lines.extend(self._field_lines(i, ftype, scope))
         if forbid_extra:
             scope["known"] = frozenset(wires)
             lines.append("    extra = [k for k in data if k not in known]")
@@ -455,12 +530,65 @@ class _Hooks:
                 "        raise DecodeMismatch(f'unknown keys {sorted(map(str, extra))} for "
                 f"{model}')"
             )
-        lines.append("    return cls(**kw)")
+        if _settable_slots(origin):
+            # attrs' frozen __init__ parses keywords and sets each slot through
+            # object.__setattr__; setting the slots directly is twice as fast, and the
+            # model has nothing (validators, converters, post-init) that __init__ runs.
+            lines.append("    o = new(cls)")
+            for i, name in enumerate(names):
+                scope[f"s{i}"] = getattr(origin, name).__set__
+                lines.append(f"    s{i}(o, v{i})")
+            scope["new"] = object.__new__
+        else:
+            args = ", ".join(f"{name}=v{i}" for i, name in enumerate(names))
+            lines.append(f"    o = cls({args})")
+        if shared is not None:
+            lines.append(f"    if key is not None and len(shared) < {_SHARED_LIMIT}:")
+            lines.append("        shared[key] = o")
+        lines.append("    return o")
         source = "\n".join(lines)
         filename = f"<peertube_async structure {model} #{next(self._counter)}>"
         exec(compile(source, filename, "exec"), scope)
-        structure: Callable[[Any, Any], Any] = scope["structure"]
+        structure: Callable[..., Any] = scope["structure"]
         return structure
+
+    def _field_lines(self, i: int, ftype: Any, scope: dict[str, Any]) -> list[str]:
+        """The ``elif``/``else`` branches that decode a non-None ``x`` into ``v{i}``."""
+        v = f"v{i}"
+        check = _PLAIN_CHECKS.get(ftype)
+        if check is not None:
+            # A plain field: the common case is one class comparison.
+            scope[f"t{i}"] = ftype
+            return [
+                f"    elif {check}: {v} = x",
+                f"    else: {v} = bad(n{i}, DecodeMismatch("
+                f"'expected {ftype.__name__}, got ' + shown(x)))",
+            ]
+        if ftype is Any or ftype is object:
+            return [f"    else: {v} = x"]
+        if isinstance(ftype, type) and issubclass(ftype, enum.Enum):
+            # Known values straight from the enum's own table; the rest (unknown values,
+            # wrong types) through its hook.
+            scope[f"m{i}"] = ftype._value2member_map_
+            scope[f"h{i}"] = _enum_hook(ftype)
+            plain = "str" if issubclass(ftype, str) else "int"
+            return [
+                f"    elif x.__class__ is {plain} and x in m{i}: {v} = m{i}[x]",
+                "    else:",
+                f"        try: {v} = h{i}(x)",
+                f"        except DecodeMismatch as exc: {v} = bad(n{i}, exc)",
+            ]
+        scope[f"h{i}"] = self.value_hook(ftype)
+        return [
+            "    else:",
+            f"        try: {v} = h{i}(x)",
+            f"        except DecodeMismatch as exc: {v} = bad(n{i}, exc)",
+        ]
+
+    def _absent(self, where: tuple[str, str, str], data: Mapping[str, Any]) -> None:
+        """A field every release sends came missing or null."""
+        missing = where[2] not in data
+        return self._bad(where, _MISSING_ERROR if missing else _NULL_ERROR)
 
     def unstructure_hook(self, cls: Any) -> Callable[[Any], dict[str, Any]]:
         """The JSON form of a model, with wire names; a field left None (see tolerant
@@ -495,6 +623,8 @@ class _Hooks:
 
 
 _MISSING = object()
+_MISSING_ERROR = DecodeMismatch("missing, although every supported release sends it")
+_NULL_ERROR = DecodeMismatch("null, although every supported release sends a value")
 
 
 def _identity(x: Any) -> Any:
@@ -521,12 +651,25 @@ def _float_hook(x: Any) -> float:
 
 
 def _datetime_hook(x: Any) -> datetime:
+    if x.__class__ is str and _FROMISO_READS_Z:
+        # PeerTube's own form (``...T17:11:39.065Z``) straight through.
+        try:
+            parsed = _fromisoformat(x)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is _UTC:
+                return parsed
     if x.__class__ is not str:
         raise DecodeMismatch(f"expected an ISO 8601 datetime, got {_shown(x)}")
     try:
         return _parse_datetime(x)
     except ValueError:
         raise DecodeMismatch(f"expected an ISO 8601 datetime, got {_shown(x)}") from None
+
+
+_fromisoformat = datetime.fromisoformat
+_UTC = timezone.utc
 
 
 def _enum_hook(cls: type[_E]) -> Callable[[Any], _E]:
@@ -541,6 +684,57 @@ def _enum_hook(cls: type[_E]) -> Callable[[Any], _E]:
         raise DecodeMismatch(f"expected a {cls.__name__} value, got {_shown(x)}")
 
     return structure_enum
+
+
+def _settable_slots(cls: Any) -> bool:
+    """Whether instances of the attrs class ``cls`` may be built by setting its slots:
+    slotted, and nothing in its ``__init__`` beyond storing the values."""
+    if "__slots__" not in vars(cls) or hasattr(cls, "__attrs_post_init__"):
+        return False
+    if hasattr(cls, "__attrs_pre_init__"):
+        return False
+    return all(
+        f.validator is None and f.converter is None and f.init and f.alias == f.name
+        for f in attrs.fields(cls)
+    )
+
+
+#: Leaf models of at most this many fields share instances (see ``_shared_key``).
+_SHARED_FIELDS = 3
+#: Distinct instances kept per shared model: a server sending endless distinct labels
+#: fills it once, then gets fresh instances.
+_SHARED_LIMIT = 4096
+
+
+def _shared_key(cls: Any, hints: Mapping[str, Any], env: Mapping[Any, Any]) -> Any:
+    """``[(wire name, raw class), ...]`` when instances of ``cls`` may be shared between
+    answers: frozen, at most :data:`_SHARED_FIELDS` fields, each a string, integer,
+    boolean or enum of them, so that equal raw values always build equal instances.
+    None otherwise."""
+    fields = attrs.fields(cls)
+    if not 0 < len(fields) <= _SHARED_FIELDS or not _frozen(cls):
+        return None
+    key = []
+    for field in fields:
+        declared = _substitute(hints.get(field.name, Any), env)
+        ftype = _optional_inner(declared) or declared
+        if ftype in (str, int, bool):
+            raw = ftype
+        elif isinstance(ftype, type) and issubclass(ftype, enum.Enum):
+            raw = str if issubclass(ftype, str) else int
+            if not issubclass(ftype, raw):
+                return None
+        else:
+            return None
+        key.append((field.metadata.get(WIRE, field.name), raw))
+    return key
+
+
+def _frozen(cls: Any) -> bool:
+    props = getattr(cls, "__attrs_props__", None)  # attrs >= 25.4
+    if props is not None:
+        return bool(props.is_frozen)
+    return getattr(cls.__setattr__, "__name__", "") == "_frozen_setattrs"
 
 
 def _substitute(tp: Any, env: Mapping[Any, Any]) -> Any:
@@ -566,6 +760,8 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     and an unknown key an error (:class:`DecodeMismatch`); the default decodes what fits
     and logs the rest.
     """
+    import cattrs  # here, not at import: a client that decodes nothing never loads it
+
     converter = cattrs.Converter()
     hooks = _Hooks(converter, strict=strict)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
 import json as jsonlib
 import logging
@@ -34,6 +35,7 @@ from typing import Any, Protocol, get_origin
 from urllib.parse import quote
 
 import attrs
+import orjson
 from yarl import URL
 
 from ._bodies import FormBody, MultipartBody
@@ -102,21 +104,36 @@ def origin_of(url: URL) -> str:
 
 
 _DOT_SEGMENTS = {".": "%2E", "..": "%2E%2E"}
+#: Characters a path segment carries as they are (RFC 3986 unreserved).
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
+@functools.lru_cache(maxsize=1024)
+def _template(template: str) -> tuple[str, tuple[str, ...]]:
+    """A path template split once: its text before the first ``{`` and, after each
+    placeholder, the text that follows it."""
+    first, *parts = template.split("{")
+    return first, tuple(part.partition("}")[2] for part in parts)
 
 
 def encode_path(template: str, *values: object) -> str:
     """Fill ``{...}`` placeholders of ``template`` in order, each value percent-encoded
     as one path segment: ``/``, ``?``, ``#`` and dot segments cannot escape it."""
-    parts = template.split("{")
-    out = [parts[0]]
-    if len(parts) - 1 != len(values):
-        raise ValueError(f"{template!r} takes {len(parts) - 1} path values, got {len(values)}")
-    for part, value in zip(parts[1:], values, strict=True):
-        _, _, rest = part.partition("}")
+    first, rests = _template(template)
+    if len(rests) != len(values):
+        raise ValueError(f"{template!r} takes {len(rests)} path values, got {len(values)}")
+    out = [first]
+    for rest, value in zip(rests, values, strict=True):
+        if value.__class__ is int:
+            out.append(f"{value}{rest}")  # an id: digits only
+            continue
         text = str(value)
         if not text:
             raise ValueError(f"empty path value for {template!r}")
-        seg = _DOT_SEGMENTS.get(text) or quote(text, safe="")
+        if _PLAIN_SEGMENT.fullmatch(text) and text not in _DOT_SEGMENTS:
+            seg = text  # UUIDs, short UUIDs, names: nothing to encode
+        else:
+            seg = _DOT_SEGMENTS.get(text) or quote(text, safe="")
         out.append(seg + rest)
     return "".join(out)
 
@@ -255,7 +272,7 @@ class Pipeline:
         send_headers = dict(headers or {})
         body: bytes | None = None
         if json is not None:
-            body = jsonlib.dumps(json, separators=(",", ":")).encode()
+            body = dump_json(json)
             send_headers.setdefault("Content-Type", "application/json")
         if self.auth is not None and origin == self.origin:
             token = await self.auth.access_token()
@@ -329,7 +346,7 @@ class Pipeline:
         max_failures = self.retries if retries is None else retries
         body: Any = data
         if json is not None:
-            body = jsonlib.dumps(json, separators=(",", ":")).encode()
+            body = dump_json(json)
             send_headers.setdefault("Content-Type", "application/json")
         shown = url.raw_path_qs
 
@@ -509,11 +526,16 @@ def _skip(text: str, pos: int) -> int:
 
 
 def _loads(body: bytes) -> Any:
-    """``json.loads``; a body over :data:`OFF_LOOP_BYTES` piece by piece (see
-    :func:`_loads_piecewise`)."""
+    """The JSON of ``body`` (orjson: twice as fast as ``json.loads`` on PeerTube's pages);
+    a body over :data:`OFF_LOOP_BYTES` piece by piece (see :func:`_loads_piecewise`)."""
     if len(body) <= OFF_LOOP_BYTES:
-        return jsonlib.loads(body)
+        return orjson.loads(body)
     return _loads_piecewise(body)
+
+
+def dump_json(value: Any) -> bytes:
+    """A request body as compact JSON (keys that are not strings written as strings)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
 def _loads_piecewise(body: bytes) -> Any:
@@ -606,8 +628,9 @@ def decode_json(
     try:
         return _loads(resp.body)
     except (ValueError, RecursionError) as exc:
-        # RecursionError: nesting deeper than the interpreter's stack allows.
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        # Nesting deeper than the interpreter's stack (json) or orjson's limit allows.
+        deep = isinstance(exc, RecursionError) or str(exc).startswith("depth limit")
+        reason = "nested too deeply" if deep else str(exc)
         raise ResponseDecodeError(
             f"invalid JSON in the answer: {reason}",
             status=resp.status,

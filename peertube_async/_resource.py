@@ -64,6 +64,9 @@ class Resource:
     def _plain(self, value: Any) -> Any:
         """JSON-ready form of a request value (models, enums, datetimes, sequences);
         bytes and files are left for the multipart encoder."""
+        cls = value.__class__
+        if cls is str or cls is int or cls is bool or value is None:
+            return value
         if isinstance(value, (bytes, bytearray, memoryview, os.PathLike)) or hasattr(value, "read"):
             return value
         if value is None or isinstance(value, (str, int, float, bool)):
@@ -118,8 +121,8 @@ class Resource:
                     await caller.require(since, f"{name}({wire}=...)")
         url = encode_path(ep.path, *path)
         json_body, data = (None, None) if ep.body is None else self._encode_body(ep, body or {})
-        head = {k: _text(self._plain(v)) for k, v in _given(headers).items()}
-        params = {k: self._plain(v) for k, v in _given(query).items()}
+        head = {k: _text(self._plain(v)) for k, v in _given(headers).items()} if headers else {}
+        params = {k: self._plain(v) for k, v in _given(query).items()} if query else {}
         if dest is not None:
             return await save_to_file(
                 caller.pipeline,
@@ -145,7 +148,7 @@ class Resource:
             return resp.body
         if ep.response == "text":
             return resp.body.decode("utf-8", errors="replace")
-        if resp.status == 204 or not resp.body.strip():
+        if resp.status == 204 or not resp.body or resp.body.isspace():
             if ep.method != "GET":
                 # The write went through; the server just said nothing about it.
                 return None

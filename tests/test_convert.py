@@ -318,3 +318,56 @@ def test_converter_keeps_unknown_enum_values(converter: cattrs.Converter) -> Non
 def test_strict_converter_also_keeps_unknown_enum_values() -> None:
     outer = make_converter(strict=True).structure({"id": 1, "color": "ultraviolet"}, Outer)
     assert outer.color == "ultraviolet"
+
+
+@attrs.frozen(kw_only=True)
+class Constant:
+    id: Level
+    label: str
+
+
+@attrs.frozen(kw_only=True)
+class Flagged:
+    on: bool
+
+
+@attrs.define(kw_only=True)
+class MutableConstant:
+    id: int
+    label: str
+
+
+def test_equal_small_constants_share_one_instance() -> None:
+    converter = make_converter()
+    first = converter.structure({"id": 1, "label": "Low"}, Constant)
+    again = converter.structure({"id": 1, "label": "Low"}, Constant)
+    other = converter.structure({"id": 1, "label": "Bas"}, Constant)
+    assert first is again and first == Constant(id=Level.LOW, label="Low")
+    assert other is not first and other.label == "Bas"
+    # An unknown value of an open enum is shared the same way, and stays itself.
+    assert converter.structure({"id": 7, "label": "x"}, Constant).id.value == 7
+    # A mutable model is never shared.
+    one = converter.structure({"id": 1, "label": "Low"}, MutableConstant)
+    assert converter.structure({"id": 1, "label": "Low"}, MutableConstant) is not one
+
+
+def test_shared_instances_do_not_blur_types_or_extra_keys() -> None:
+    converter = make_converter()
+    assert converter.structure({"on": True}, Flagged).on is True
+    # 1 == True and hash(1) == hash(True): the key's class check keeps them apart.
+    with pytest.raises(DecodeMismatch):
+        make_converter(strict=True).structure({"on": 1}, Flagged)
+    strict = make_converter(strict=True)
+    strict.structure({"id": 1, "label": "Low"}, Constant)
+    with pytest.raises(DecodeMismatch, match="unknown keys"):
+        strict.structure({"id": 1, "label": "Low", "extra": 0}, Constant)
+    with pytest.raises(DecodeMismatch):
+        strict.structure({"id": True, "label": "Low"}, Constant)
+
+
+def test_a_flood_of_distinct_constants_is_not_kept() -> None:
+    converter = make_converter()
+    made = [converter.structure({"id": 1, "label": f"l{i}"}, Constant) for i in range(5000)]
+    assert len({m.label for m in made}) == 5000
+    again = converter.structure({"id": 1, "label": "l4999"}, Constant)
+    assert again == made[-1] and again is not made[-1]  # past the limit: built anew
