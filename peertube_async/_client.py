@@ -11,17 +11,23 @@ from yarl import URL
 
 from ._auth import ADMINISTRATOR, MODERATOR, Authenticator, TokenPair, TokenStore
 from ._convert import make_converter
-from ._generated.resources import APIResources
+from ._generated.routes import RESOURCE_NAMES
 from ._pipeline import Backoff, Caller, CallOptions, Pipeline, origin_of
 from ._ratelimit import BucketSnapshot, Pacing, RateLimit
 from ._scheduler import Priority, Scheduler
 from ._shared import RedisLimitStore
 from ._transport import DEFAULT_MAX_BODY_SIZE, Transport
 from ._version import __version__
-from .resources import Videos
 
 if TYPE_CHECKING:
     import aiohttp
+
+    from ._generated.resources import APIResources as _Resources
+    from .resources import Videos
+else:
+    # The resources (thousands of generated lines, and the models they return) are
+    # imported and bound when the first of them is used: see PeerTube.__getattr__.
+    _Resources = object
 
 __all__ = ["DEFAULT_USER_AGENT", "PeerTube", "normalize_instance_url"]
 
@@ -58,7 +64,7 @@ def normalize_instance_url(url: str | URL) -> URL:
     return parsed.origin()
 
 
-class PeerTube(APIResources):
+class PeerTube(_Resources):
     """An async client for one PeerTube instance.
 
     Use it as ``async with PeerTube("framatube.org") as pt: ...``. Every call goes
@@ -159,9 +165,27 @@ class PeerTube(APIResources):
 
     def _bind(self, caller: Caller) -> None:
         self._caller = caller
-        self._bind_resources(caller)
+
+    def _bind_resources_now(self) -> None:
+        from ._generated.resources import APIResources
+        from .resources import Videos
+
+        caller = self.__dict__["_caller"]
+        APIResources._bind_resources(self, caller)
         # Hand-written extensions of generated resources.
         self.videos = Videos(caller)
+
+    if not TYPE_CHECKING:  # type checkers see the resources as declared attributes
+
+        def __getattr__(self, name: str) -> Any:
+            # Reached only when normal lookup fails: a resource not yet bound.
+            if name in RESOURCE_NAMES and "_caller" in self.__dict__:
+                self._bind_resources_now()
+                return self.__dict__[name]
+            raise AttributeError(f"'PeerTube' object has no attribute {name!r}")
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | RESOURCE_NAMES)
 
     def __repr__(self) -> str:
         opts = self._caller.options

@@ -39,6 +39,7 @@ only what an error keeps (a few short strings) is examined closely.
 
 from __future__ import annotations
 
+import functools
 import html
 import itertools
 import json
@@ -46,11 +47,14 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
 import attrs
 from multidict import CIMultiDict, CIMultiDictProxy
+
+if TYPE_CHECKING:
+    import cattrs
 
 from ._convert import WIRE, OpenStrEnum, make_converter
 
@@ -563,7 +567,11 @@ def _class_for(status: int) -> type[APIError]:
 
 # Classification
 
-_converter = make_converter()
+
+@functools.cache
+def _problem_converter() -> cattrs.Converter:
+    return make_converter()
+
 
 _PROBLEM_KEYS = frozenset({"type", "title", "status", "detail", "code", "invalid-params"})
 _PROBLEM_STR_FIELDS = ("type", "title", "detail", "instance", "docs", "code", "error")
@@ -662,7 +670,7 @@ def _problem_from_json(
         )
     if media_type.endswith("problem+json") or not _PROBLEM_KEYS.isdisjoint(data):
         try:
-            return _converter.structure(_clean_problem(data, secrets), Problem)
+            return _problem_converter().structure(_clean_problem(data, secrets), Problem)
         except Exception:
             return _synthetic(status)
     message = data.get("message")

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-__all__ = ["OPERATIONS", "ROUTE_LIMITERS"]
+__all__ = ["OPERATIONS", "RESOURCE_NAMES", "ROUTE_LIMITERS"]
 
 #: (method, path template) -> limiter classes, for routes that differ from the
 #: prefix rules (``/api/v1`` spends ``api``).
@@ -28,6 +28,34 @@ ROUTE_LIMITERS: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/api/v1/users/registrations/request"): ("api", "signup"),
     ("POST", "/api/v1/server/logs/client"): ("api", "client_logs"),
 }
+
+#: The client's resource attributes (``pt.videos``...), bound on first access.
+RESOURCE_NAMES: frozenset[str] = frozenset(
+    [
+        "abuses",
+        "accounts",
+        "automatic_tags",
+        "blocklist",
+        "channel_syncs",
+        "client_config",
+        "config",
+        "feeds",
+        "me",
+        "oauth",
+        "player_settings",
+        "plugins",
+        "registrations",
+        "runners",
+        "search",
+        "server",
+        "static_files",
+        "users",
+        "video_channels",
+        "video_playlists",
+        "videos",
+        "watched_words",
+    ]
+)
 
 #: "METHOD /path" -> "resource.method" for every operation of the spec.
 OPERATIONS: dict[str, str] = {

@@ -354,7 +354,7 @@ def render_routes(builder: Builder, head: str) -> str:
         "",
         "from __future__ import annotations",
         "",
-        '__all__ = ["OPERATIONS", "ROUTE_LIMITERS"]',
+        '__all__ = ["OPERATIONS", "RESOURCE_NAMES", "ROUTE_LIMITERS"]',
         "",
         "#: (method, path template) -> limiter classes, for routes that differ from the",
         "#: prefix rules (``/api/v1`` spends ``api``).",
@@ -364,6 +364,10 @@ def render_routes(builder: Builder, head: str) -> str:
         if m.limiter is not None:
             out.append(f"    ({m.op.method!r}, {m.op.path!r}): {tuple(m.limiter)!r},")
     out.append("}")
+    out.append("")
+    tops = sorted(r for r in builder.resources if "." not in r)
+    out.append("#: The client's resource attributes (``pt.videos``...), bound on first access.")
+    out.append(f"RESOURCE_NAMES: frozenset[str] = frozenset({tops!r})")
     out.append("")
     out.append('#: "METHOD /path" -> "resource.method" for every operation of the spec.')
     out.append("OPERATIONS: dict[str, str] = {")

@@ -1,0 +1,86 @@
+"""What importing the package loads, and resources bound on first use."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import peertube_async
+from peertube_async import PeerTube
+from peertube_async import models as public_models
+from peertube_async._generated.routes import RESOURCE_NAMES
+from peertube_async.resources import Videos
+from peertube_async.testing import FakeInstance
+
+HEAVY = (
+    "aiohttp",
+    "peertube_async.models",
+    "cattrs",
+    "peertube_async._generated.models",
+    "peertube_async._generated.resources",
+)
+
+
+def loaded_after(statement: str) -> set[str]:
+    """The heavy modules a fresh interpreter has loaded after ``statement``."""
+    code = (
+        f"{statement}\nimport json, sys\n"
+        f"print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    return set(json.loads(done.stdout))
+
+
+def test_importing_the_package_loads_none_of_the_heavy_modules() -> None:
+    assert loaded_after("import peertube_async") == set()
+
+
+def test_an_exception_class_comes_without_the_client() -> None:
+    assert loaded_after("from peertube_async import NotFound, RateLimited") == set()
+
+
+def test_the_client_class_comes_without_models_resources_or_cattrs() -> None:
+    assert loaded_after("from peertube_async import PeerTube") == {"aiohttp"}
+
+
+def test_a_client_binds_its_resources_on_first_use() -> None:
+    loaded = loaded_after(
+        "from peertube_async import PeerTube\npt = PeerTube('http://127.0.0.1:9')"
+    )
+    assert "peertube_async._generated.resources" not in loaded
+    loaded = loaded_after(
+        "from peertube_async import PeerTube\nPeerTube('http://127.0.0.1:9').videos"
+    )
+    assert set(HEAVY) - {"peertube_async.models"} <= loaded
+
+
+def test_every_public_name_resolves_and_is_listed() -> None:
+    for name in peertube_async.__all__:
+        assert getattr(peertube_async, name) is not None
+    assert set(peertube_async.__all__) <= set(dir(peertube_async))
+    assert peertube_async.Video is public_models.Video
+    assert "peertube_async.models" in loaded_after(
+        "import peertube_async\npeertube_async.models.Video"
+    )
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = peertube_async.Nope  # type: ignore[attr-defined]
+
+
+async def test_resources_work_on_a_client_and_on_its_views() -> None:
+    async with FakeInstance(videos=2) as fake, PeerTube(fake.url) as pt:
+        assert "videos" not in vars(pt)
+        assert set(dir(pt)) >= RESOURCE_NAMES
+        view = pt.with_options(priority=5)
+        assert isinstance(view.videos, Videos)  # a view binds its own, on first use
+        assert (await view.videos.get(1)).id == 1
+        assert isinstance(pt.videos, Videos)
+        page = await pt.videos.list(count=1)
+        assert page.total == 2
+        assert pt.videos is pt.videos
+        with pytest.raises(AttributeError, match="no attribute 'vidoes'"):
+            _ = pt.vidoes  # type: ignore[attr-defined]
