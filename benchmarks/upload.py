@@ -8,6 +8,9 @@ A random file of ``--size`` MiB (default 256) on disk is sent to a
 
 * ``aiohttp-put``: one ``PUT /_bench/sink`` whose body is the open file, streamed by
   aiohttp (the fake writes it to disk, as it does upload chunks); the baseline;
+* ``aiohttp-put-chunks``: the same bytes as ``PUT /_bench/sink`` requests of one chunk
+  each (read from the file into memory, one after the other): the cost of the fake taking
+  chunk-sized bodies, without the resumable protocol;
 * ``peertube_async``: ``pt.videos.upload(path, chunk_size=...)``, PeerTube's resumable
   protocol: init, ordered chunk PUTs (default 8 MiB), 308s, the final 200, then the
   ``GET`` of the created video.
@@ -57,6 +60,19 @@ async def plain_put(url: str, path: Path) -> float:
         return time.perf_counter() - began
 
 
+async def chunked_put(url: str, path: Path, chunk: int) -> float:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        began = time.perf_counter()
+        with path.open("rb") as handle:
+            while piece := handle.read(chunk):
+                async with session.put(f"{url}/_bench/sink", data=piece) as resp:
+                    await resp.read()
+                    assert resp.status == 204, resp.status
+        return time.perf_counter() - began
+
+
 async def sdk_upload(url: str, path: Path, password: str, chunk: int) -> float:
     from peertube_async import PeerTube
 
@@ -94,11 +110,17 @@ def main() -> int:
         path = Path(tmp) / "video.mp4"
         make_file(path, size)
         password = "root-password"
-        times: dict[str, list[float]] = {"aiohttp-put": [], "peertube_async": []}
+        times: dict[str, list[float]] = {
+            "aiohttp-put": [],
+            "aiohttp-put-chunks": [],
+            "peertube_async": [],
+        }
         for _ in range(runs):
             times["aiohttp-put"].append(asyncio.run(plain_put(srv.url, path)))
+            times["aiohttp-put-chunks"].append(asyncio.run(chunked_put(srv.url, path, chunk)))
             times["peertube_async"].append(asyncio.run(sdk_upload(srv.url, path, password, chunk)))
         _, base_peak = traced(plain_put(srv.url, path))
+        _, chunks_peak = traced(chunked_put(srv.url, path, chunk))
         _, our_peak = traced(sdk_upload(srv.url, path, password, chunk))
     best = {k: min(v) for k, v in times.items()}
     speed = {k: size / MIB / t for k, t in best.items()}
@@ -109,6 +131,12 @@ def main() -> int:
             "mib_per_s": round(speed["aiohttp-put"], 1),
             "ratio": 1.0,
             "peak_mib": round(base_peak / MIB, 1),
+        },
+        {
+            "strategy": "aiohttp-put-chunks",
+            "mib_per_s": round(speed["aiohttp-put-chunks"], 1),
+            "ratio": round(speed["aiohttp-put-chunks"] / speed["aiohttp-put"], 3),
+            "peak_mib": round(chunks_peak / MIB, 1),
         },
         {
             "strategy": "peertube_async",
