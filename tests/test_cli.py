@@ -31,10 +31,10 @@ from peertube_async.cli import (
     EXIT_OK,
     EXIT_RATE_LIMITED,
     EXIT_USAGE,
-    _run,
     cli,
     main,
 )
+from peertube_async.cli._base import run as _run
 from peertube_async.crawl import CheckpointError, load_checkpoint
 from peertube_async.testing import FakeInstance
 
