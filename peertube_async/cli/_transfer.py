@@ -250,7 +250,8 @@ async def _send(
             )
         return video
     channel_id, fields = await _fields(pt, options)
-    state.save(
+    # Written with the first UploadState: an upload the instance refused leaves nothing.
+    state.data.update(
         version=1,
         instance=str(pt.url),
         file=_absolute(file),
