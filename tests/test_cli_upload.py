@@ -28,9 +28,7 @@ def fake(background: Background) -> FakeInstance:
 
 
 @pytest.fixture
-def env(
-    fake: FakeInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> dict[str, str]:
+def env(fake: FakeInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """An account in the environment, and private token and state folders."""
     values = {
         "PEERTUBE_TOKEN_STORE": str(tmp_path / "config" / "tokens.json"),
@@ -63,6 +61,11 @@ def sha256(path: Path) -> str:
 def state_files(tmp_path: Path) -> list[Path]:
     folder = tmp_path / "state" / "peertube-async" / "uploads"
     return sorted(folder.glob("*.json")) if folder.exists() else []
+
+
+def unfinished(tmp_path: Path) -> list[Path]:
+    """State files of uploads that did not make their video yet."""
+    return [p for p in state_files(tmp_path) if not json.loads(p.read_text()).get("completed")]
 
 
 def test_upload_with_every_field_prints_the_video(
@@ -106,7 +109,7 @@ def test_upload_with_every_field_prints_the_video(
         "thumbnailfile": thumb.read_bytes(),
         "previewfile": preview.read_bytes(),
     }
-    assert state_files(tmp_path) == []  # done: nothing left to resume
+    assert unfinished(tmp_path) == []  # done: nothing left to resume
     # Not a terminal: plain progress lines, no control characters.
     assert "\x1b" not in captured.err and "\r" not in captured.err
     assert "upload Every field: 3.0 MiB of 3.0 MiB (100%)" in captured.err
@@ -154,7 +157,7 @@ def test_ctrl_c_keeps_the_upload_and_resume_finishes_it(
     fake.faults.chunk_latency = 0.0
     done = subprocess.run([*command, "--resume"], env=env, capture_output=True, timeout=120)
     assert done.returncode == EXIT_OK, done.stderr.decode()
-    assert not state.exists()
+    assert json.loads(state.read_text())["completed"] is True
     (video,) = [v for v in fake._require_catalog().videos if v.name == "Interrupted"]
     assert video.files[0].sha256 == sha256(clip)
     assert fake.stats.videos_created == 1
@@ -186,15 +189,19 @@ def test_sigkill_at_a_random_point_then_resume_makes_one_identical_video(
         sys.executable, "-m", "peertube_async", "upload", str(clip), "--name", "Killed",
         "--chunk-size", str(2 * MIB), "--resume", "--quiet",
     ]  # fmt: skip
-    kills = 0
-    for _ in range(2):
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        # Anywhere from before the first chunk to near the end.
-        time.sleep(chance.uniform(0.2, 1.5))
-        if proc.poll() is None:
-            proc.kill()
-            kills += 1
-        proc.communicate(timeout=60)
+    # First at a random offset while chunks go up, then at a random moment (before the
+    # first chunk, in the middle, or after the video was made).
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_for_progress(tmp_path, proc, chance.randrange(0, 48 * MIB))
+    proc.kill()
+    proc.communicate(timeout=60)
+    kills = 1
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(chance.uniform(0.0, 2.0))
+    if proc.poll() is None:
+        proc.kill()
+        kills += 1
+    proc.communicate(timeout=60)
     fake.faults.chunk_latency = 0.0
     done = subprocess.run(command, env=env, capture_output=True, timeout=300)
     assert done.returncode == EXIT_OK, (seed, kills, done.stderr.decode())
@@ -203,7 +210,12 @@ def test_sigkill_at_a_random_point_then_resume_makes_one_identical_video(
     assert videos[0].files[0].size == 50 * MIB
     assert videos[0].files[0].sha256 == sha256(clip), (seed, kills)
     assert fake.stats.videos_created == 1
-    assert state_files(tmp_path) == []
+    assert unfinished(tmp_path) == []
+    # --resume again shows the same video instead of uploading it twice.
+    again = subprocess.run([*command, "--json"], env=env, capture_output=True, timeout=60)
+    assert again.returncode == EXIT_OK
+    assert json.loads(again.stdout)["uuid"] == videos[0].uuid
+    assert fake.stats.videos_created == 1
 
 
 def test_a_changed_file_is_refused_and_restart_starts_anew(
@@ -211,13 +223,18 @@ def test_a_changed_file_is_refused_and_restart_starts_anew(
 ) -> None:
     clip = make_file(tmp_path / "clip.mp4", 4 * MIB)
     state = tmp_path / "my.state.json"
-    fake.faults.drop_after_bytes = [None, 1000] + [0] * 20  # the network goes away
-    code = main(
-        ["upload", str(clip), "--name", "Changed", "--chunk-size", str(MIB),
-         "--state-file", str(state)]
-    )  # fmt: skip
-    assert code != EXIT_OK and state.exists()
-    capsys.readouterr()
+    fake.faults.chunk_latency = 0.05
+    command = [
+        sys.executable, "-m", "peertube_async", "upload", str(clip), "--name", "Changed",
+        "--chunk-size", str(MIB), "--state-file", str(state),
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not state.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert state.exists()
     fake.faults.clear()
     make_file(clip, 4 * MIB, seed=9)
     resume = ["upload", str(clip), "--name", "Changed", "--state-file", str(state), "--resume"]
@@ -228,7 +245,10 @@ def test_a_changed_file_is_refused_and_restart_starts_anew(
     video = json.loads(capsys.readouterr().out)
     assert fake.video_files(video["uuid"])[0].sha256 == sha256(clip)
     assert fake.stats.upload_cancels == 1  # the old upload was cancelled on the server
-    assert not state.exists()
+    assert json.loads(state.read_text())["completed"] is True
+    # Without --resume, the same file makes a new video.
+    assert main(resume[:-1]) == EXIT_OK
+    assert fake.stats.videos_created == 2
 
 
 def test_download_best_file_resumes_and_takes_a_watch_url(

@@ -111,7 +111,7 @@ class UploadStateFile:
         os.replace(tmp, self.path)
 
     def remove(self) -> None:
-        """The upload is over: nothing to resume."""
+        """Forget the upload (``--restart``)."""
         self.path.unlink(missing_ok=True)
 
 
@@ -357,7 +357,8 @@ async def upload(creds: Credentials, file: Path, **options: Any) -> int:
     FILE goes up in chunks with PeerTube's resumable protocol; a dropped connection is
     continued from where the server stands. After Ctrl-C, a crash or a network failure,
     run the same command with --resume: it goes on from the state file (and refuses if
-    FILE changed meanwhile). --json prints the video made; progress goes to stderr.
+    FILE changed meanwhile). Once the video is made, --resume shows it again rather than
+    uploading twice. --json prints the video made; progress goes to stderr.
     """
     if options["restart"] and options["resume"]:
         raise Failure("--resume and --restart exclude each other", EXIT_USAGE)
@@ -368,18 +369,22 @@ async def upload(creds: Credentials, file: Path, **options: Any) -> int:
     saved: dict[str, Any] | None = None
     if state.exists():
         saved = state.load()
-        if options["restart"]:
+        if saved.get("instance") != account.origin or saved.get("file") != _absolute(file):
+            raise Failure(
+                f"{state.path} is the upload of {saved.get('file')} to "
+                f"{saved.get('instance')}, not this one",
+                EXIT_USAGE,
+            )
+        if saved.get("completed"):
+            # The mark of an upload that made its video: --resume shows that video
+            # again; a new upload of the same file is what the command asks otherwise.
+            saved = saved if options["resume"] else None
+        elif options["restart"]:
             saved = None
         elif not options["resume"]:
             raise Failure(
                 f"an interrupted upload of {file.name} to {account.origin} exists "
                 f"({state.path}): add --resume to go on with it, or --restart to start anew",
-                EXIT_USAGE,
-            )
-        elif saved.get("instance") != account.origin or saved.get("file") != _absolute(file):
-            raise Failure(
-                f"{state.path} is the upload of {saved.get('file')} to "
-                f"{saved.get('instance')}, not this one",
                 EXIT_USAGE,
             )
     if saved is None and not options["name"]:
@@ -395,6 +400,8 @@ async def upload(creds: Credentials, file: Path, **options: Any) -> int:
             with progress:
                 if saved is not None and saved.get("video"):
                     video = await pt.videos.get(saved["video"])
+                    if saved.get("completed"):
+                        err("(uploaded by an earlier run)")
                 elif saved is not None and saved.get("upload"):
                     video = await _send(pt, state, file, options, saved, progress)
                 else:
@@ -413,15 +420,16 @@ async def upload(creds: Credentials, file: Path, **options: Any) -> int:
                     f"{exc}; run the same command with --resume to go on", EXIT_NETWORK
                 ) from None
             raise
-        state.save(video=video.uuid, upload=None)
-        images = {
-            "thumbnailfile": state.data.get("thumbnail") or options["thumbnail"],
-            "previewfile": state.data.get("preview") or options["preview"],
-        }
-        images = {k: Path(v) for k, v in images.items() if v}
-        if images:
-            await pt.videos.update(video.uuid, **images)
-    state.remove()
+        if not state.data.get("completed"):
+            state.save(video=video.uuid, upload=None)
+            images = {
+                "thumbnailfile": state.data.get("thumbnail") or options["thumbnail"],
+                "previewfile": state.data.get("preview") or options["preview"],
+            }
+            images = {k: Path(v) for k, v in images.items() if v}
+            if images:
+                await pt.videos.update(video.uuid, **images)
+            state.save(completed=True)
     if options["as_json"]:
         from ._lists import unstructure
 
