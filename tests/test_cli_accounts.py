@@ -48,8 +48,12 @@ def test_accounts_on_two_instances_with_a_default(
     )
     assert code == EXIT_OK
     # A password on the command line works, with a warning.
-    assert main(["auth", "add", "-u", str(two.url), "-U", "bob", "-p", "bob-password"]) == EXIT_OK
+    code = main(["auth", "add", "-u", str(two.url), "-U", "bob", "-p", "bob-password", "--default"])
+    assert code == EXIT_OK
     captured = capsys.readouterr()
+    assert "(default)" in captured.out
+    assert main(["auth", "set-default", str(one.url), "--user", "alice"]) == EXIT_OK
+    assert "default account: alice" in capsys.readouterr().out
     assert "process list" in captured.err and "bob-password" not in captured.out
 
     assert main(["auth", "list"]) == EXIT_OK

@@ -56,6 +56,10 @@ def test_plugins_install_list_update_configure_uninstall(
     assert main(["plugins", "list", "-P"]) == EXIT_OK
     assert "theme" not in capsys.readouterr().out
 
+    package["version"] = "0.2.0"
+    (folder / "package.json").write_text(json.dumps(package))
+    assert main(["plugins", "update", "--path", str(folder)]) == EXIT_OK
+    assert fake.plugins["peertube-plugin-local"].version == "0.2.0"
     fake.publish_plugin("peertube-theme-dark", "2.5.1")
     assert main(["plugins", "update", "--npm-name", "peertube-theme-dark"]) == EXIT_OK
     assert "updated: peertube-theme-dark 2.5.1" in capsys.readouterr().out
@@ -65,7 +69,7 @@ def test_plugins_install_list_update_configure_uninstall(
     capsys.readouterr()
     assert main(["plugins", "show", "peertube-plugin-local"]) == EXIT_OK
     shown = capsys.readouterr().out
-    assert "0.1.0" in shown and "lang = fr" in shown
+    assert "0.2.0" in shown and "lang = fr" in shown
 
     assert main(["plugins", "uninstall", "--npm-name", "peertube-plugin-local"]) == EXIT_OK
     assert fake.plugins["peertube-plugin-local"].uninstalled

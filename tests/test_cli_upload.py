@@ -115,6 +115,22 @@ def test_upload_with_every_field_prints_the_video(
     assert "upload Every field: 3.0 MiB of 3.0 MiB (100%)" in captured.err
 
 
+def test_upload_by_its_short_name_with_defaults(
+    fake: FakeInstance,
+    env: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    clip = make_file(tmp_path / "short.mp4", MIB)
+    code = main(["up", str(clip), "-n", "Short", "--no-wait-transcoding", "-v", "--json"])
+    captured = capsys.readouterr()
+    assert code == EXIT_OK, captured.err
+    video = json.loads(captured.out)
+    assert (video["privacy"]["id"], video["waitTranscoding"]) == (1, False)  # public
+    assert video["channel"]["name"] == "alice_channel"  # the user's first channel
+    assert "alice-password" not in captured.err  # -v logs the steps, never a secret
+
+
 def test_upload_refuses_what_it_cannot_do(
     fake: FakeInstance,
     env: dict[str, str],

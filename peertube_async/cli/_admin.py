@@ -177,7 +177,7 @@ async def plugins_show(creds: Credentials, name: str, as_json: bool) -> int:
     for key, value in (
         ("name", npm_name(plugin)),
         ("version", plugin.version),
-        ("latest", plugin.latest_version),
+        ("latest", plugin.latest_version or "-"),
         ("enabled", plugin.enabled),
         ("engine", plugin.peertube_engine),
         ("homepage", plugin.homepage),
