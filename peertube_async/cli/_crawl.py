@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -367,6 +365,9 @@ def _graceful_stop(
 ) -> Any:
     """First Ctrl-C (or SIGTERM): stop cleanly and write the checkpoint; a second Ctrl-C
     falls back to Python's own handling."""
+    import asyncio
+    import signal
+
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
 

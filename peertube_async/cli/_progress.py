@@ -41,16 +41,26 @@ class TransferProgress:
             BarColumn,
             DownloadColumn,
             Progress,
+            ProgressColumn,
+            Task,
             TextColumn,
             TimeRemainingColumn,
-            TransferSpeedColumn,
         )
+        from rich.text import Text
+
+        class RateColumn(ProgressColumn):
+            """The rate in the same binary units as the sizes (rich's is decimal)."""
+
+            def render(self, task: Task) -> Text:
+                speed = task.finished_speed or task.speed
+                shown = f"{format_bytes(speed)}/s" if speed else "?/s"
+                return Text(shown, style="progress.data.speed")
 
         self._bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
+            RateColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
             console=Console(stderr=True),
@@ -85,7 +95,8 @@ class TransferProgress:
             self._bar.update(self._task, completed=done, total=total)
             return
         now = time.monotonic()
-        if now - self._last_plain >= _PLAIN_EVERY:
+        # The last line is printed on exit, with the time it took.
+        if now - self._last_plain >= _PLAIN_EVERY and done < total:
             self._last_plain = now
             self._plain()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import sys
 
 import click
@@ -79,6 +77,9 @@ async def sandbox(port: int, videos: int, instances: int, rate_limit: str, host:
 
 
 async def _until_signal() -> None:
+    import asyncio
+    import signal
+
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     handled = []

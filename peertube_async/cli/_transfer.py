@@ -8,7 +8,6 @@ file with ``Range``.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -220,6 +219,8 @@ async def _send(
 
     if resume is not None:
         upload = resume["upload"]
+        import asyncio
+
         if not await asyncio.to_thread(_same_file, file, upload):
             raise Failure(
                 f"{file} changed since its upload started: run with --restart to upload it anew",
@@ -389,6 +390,8 @@ async def upload(creds: Credentials, file: Path, **options: Any) -> int:
             )
     if saved is None and not options["name"]:
         raise Failure("--name is required", EXIT_USAGE)
+    import asyncio
+
     from ._progress import TransferProgress
 
     async with signed_in(creds) as (pt, _):
