@@ -258,6 +258,20 @@ class FileTokenStore:
         """Store (or replace) the pair."""
         await asyncio.to_thread(self._update, self._key(origin, username), tokens.to_dict())
 
+    async def entries(self) -> list[tuple[str, str, TokenPair]]:
+        """Every stored ``(origin, username, pair)``, sorted; damaged entries left out."""
+        tokens = await asyncio.to_thread(self._read_and_tidy)
+        found: list[tuple[str, str, TokenPair]] = []
+        for key, entry in sorted(tokens.items()):
+            origin, sep, username = key.partition(" ")
+            if not sep:
+                continue
+            try:
+                found.append((origin, username, TokenPair.from_dict(entry)))
+            except ValueError:
+                continue
+        return found
+
     async def delete(self, origin: str, username: str) -> None:
         """Forget the pair."""
         await asyncio.to_thread(self._update, self._key(origin, username), None)

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real redis-server for the shared-budget tests."""
+"""Shared fixtures: a real redis-server for the shared-budget tests; servers on a
+background loop for the command-line tests."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from .clitools import Background
 
 
 def _free_port() -> int:
@@ -81,3 +84,11 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.start()
     yield server.url
     server.stop()
+
+
+@pytest.fixture
+def background() -> Iterator[Background]:
+    """Servers on an event loop in another thread, for commands that run their own."""
+    servers = Background()
+    yield servers
+    servers.close()

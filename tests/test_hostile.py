@@ -82,7 +82,7 @@ from peertube_async._scheduler import Scheduler
 from peertube_async._transport import DEFAULT_MAX_BODY_SIZE, RawResponse, Transport, new_session
 from peertube_async.cli import EXIT_API, EXIT_NETWORK, main
 from peertube_async.testing import Answer, HostileServer, ReceivedRequest
-from tests.test_cli import Background
+from tests.clitools import Background
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = Backoff(base=0.001, cap=0.01)

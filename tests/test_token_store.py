@@ -67,6 +67,11 @@ async def test_file_store_keeps_several_instances_and_users(tmp_path: Path) -> N
     assert await again.load(ORIGIN, "alice") == pair(1)
     assert await again.load(ORIGIN, "bob") == pair(2)
     assert await again.load("https://other.example", "alice") == pair(3)
+    assert await again.entries() == [
+        ("https://other.example", "alice", pair(3)),
+        (ORIGIN, "alice", pair(1)),
+        (ORIGIN, "bob", pair(2)),
+    ]
     await again.delete(ORIGIN, "bob")
     assert await store.load(ORIGIN, "bob") is None
     assert await store.load(ORIGIN, "alice") == pair(1)
@@ -103,3 +108,4 @@ async def test_damaged_store_is_a_clear_error(tmp_path: Path) -> None:
         await FileTokenStore(path).load(ORIGIN, "alice")
     path.write_text(json.dumps({"version": 1, "tokens": {f"{ORIGIN} alice": {"x": 1}}}))
     assert await FileTokenStore(path).load(ORIGIN, "alice") is None
+    assert await FileTokenStore(path).entries() == []

@@ -190,6 +190,45 @@ async def test_cancelling_the_task_cancels_the_upload(fake: FakeInstance, tmp_pa
     assert fake.stats.videos_created == 0
 
 
+async def test_keep_on_cancel_leaves_the_upload_to_resume(
+    fake: FakeInstance, tmp_path: Path
+) -> None:
+    path = tmp_path / "clip.mp4"
+    make_file(path, 6 * CHUNK)
+    fake.faults.chunk_latency = 0.05
+    states: list[dict[str, Any]] = []
+    two_chunks = asyncio.Event()
+
+    def keep(state: UploadState) -> None:
+        states.append(state.to_dict())
+        if state.offset >= 2 * CHUNK:
+            two_chunks.set()
+
+    pt, channel = await signed_in(fake)
+    async with pt:
+        task = asyncio.ensure_future(
+            pt.videos.upload(
+                path,
+                channel_id=channel,
+                name="Kept",
+                chunk_size=CHUNK,
+                on_state=keep,
+                keep_on_cancel=True,
+            )
+        )
+        await asyncio.wait_for(two_chunks.wait(), 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert fake.stats.upload_cancels == 0
+        assert len(fake.upload_ids) == 1
+        fake.faults.chunk_latency = 0.0
+        video = await pt.videos.resume_upload(states[-1], chunk_size=CHUNK)
+    (stored,) = fake.video_files(video.uuid)
+    assert stored.read_bytes() == path.read_bytes()
+    assert fake.stats.videos_created == 1
+
+
 async def test_upload_from_an_async_source(fake: FakeInstance) -> None:
     data = random.Random(5).randbytes(3 * CHUNK + 11)
 

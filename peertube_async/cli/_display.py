@@ -14,26 +14,13 @@ from rich.table import Table
 from rich.text import Text
 
 from ..crawl import CrawlProgress, InstanceProgress
+from ._format import format_seconds
 
 __all__ = ["CrawlDisplay", "format_seconds"]
 
 #: Instances shown one per row; the busiest first, the rest summed up.
 _ROWS = 12
 _PLAIN_EVERY = 5.0
-
-
-def format_seconds(seconds: float | None) -> str:
-    """``42 s``, ``3 min 05 s``, ``1 h 02 min``; ``?`` when unknown."""
-    if seconds is None:
-        return "?"
-    total = round(seconds)
-    if total < 60:
-        return f"{total} s"
-    minutes, secs = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def _budget(row: InstanceProgress) -> str:

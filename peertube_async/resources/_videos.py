@@ -182,6 +182,7 @@ class Videos(VideosResource):
         chunk_size: int | None = None,
         on_progress: Progress | None = None,
         on_state: Callable[[UploadState], Any] | None = None,
+        keep_on_cancel: bool = False,
         **fields: Any,
     ) -> VideoDetails:
         """Upload a video with the resumable protocol and return it, typed.
@@ -191,7 +192,8 @@ class Videos(VideosResource):
         (``privacy=1``, ``tags=["a"]``, ``wait_transcoding=True``...). ``on_progress``
         gets ``(bytes sent, total)``; ``on_state`` gets the :class:`UploadState` after
         each chunk, to save it for :meth:`resume_upload`. Cancelling the task cancels
-        the upload on the server.
+        the upload on the server, unless ``keep_on_cancel`` (then it stays there, to be
+        continued with :meth:`resume_upload` from the last state saved).
         """
         path: Path | None = None
         if isinstance(file, (str, os.PathLike)):
@@ -228,7 +230,7 @@ class Videos(VideosResource):
         source = _Source(path if path is not None else file)  # type: ignore[arg-type]
         if on_state is not None:
             on_state(state)  # resumable from here on, even a single-chunk upload
-        return await self._run(state, source, chunk_size, on_progress, on_state)
+        return await self._run(state, source, chunk_size, on_progress, on_state, keep_on_cancel)
 
     async def resume_upload(
         self,
@@ -238,9 +240,11 @@ class Videos(VideosResource):
         chunk_size: int | None = None,
         on_progress: Progress | None = None,
         on_state: Callable[[UploadState], Any] | None = None,
+        keep_on_cancel: bool = False,
     ) -> VideoDetails:
         """Continue an upload from a saved :class:`UploadState`, from where the server
-        stands. The file (``file`` or the state's path) must be the same, unchanged."""
+        stands. The file (``file`` or the state's path) must be the same, unchanged.
+        ``keep_on_cancel`` as for :meth:`upload`."""
         if not isinstance(state, UploadState):
             state = UploadState.from_dict(state)
         where = Path(file) if file is not None else Path(state.path) if state.path else None
@@ -255,7 +259,9 @@ class Videos(VideosResource):
         if identity.size != state.size:
             raise UploadError(f"{where} is {identity.size} bytes, the upload expects {state.size}")
         state.offset = await self._server_offset(state)
-        return await self._run(state, _Source(where), chunk_size, on_progress, on_state)
+        return await self._run(
+            state, _Source(where), chunk_size, on_progress, on_state, keep_on_cancel
+        )
 
     async def _chunk_size(self, asked: int | None) -> int:
         if asked is not None:
@@ -276,13 +282,16 @@ class Videos(VideosResource):
         chunk_size: int | None,
         on_progress: Progress | None,
         on_state: Callable[[UploadState], Any] | None,
+        keep_on_cancel: bool = False,
     ) -> VideoDetails:
         size = await self._chunk_size(chunk_size)
         try:
             ids = await self._send_chunks(state, source, size, on_progress, on_state)
         except asyncio.CancelledError:
-            # Cancelling the task cancels the upload; other failures leave it resumable.
-            await asyncio.shield(self._cancel(state))
+            # Cancelling the task cancels the upload (unless asked to keep it, e.g. for a
+            # command line's Ctrl-C); other failures leave it resumable.
+            if not keep_on_cancel:
+                await asyncio.shield(self._cancel(state))
             raise
         video_id = ids.get("uuid") or ids.get("id")
         details = await self._caller.json("GET", f"/api/v1/videos/{video_id}")

@@ -52,6 +52,7 @@ from ._data import (
 )
 from ._http import HTML, JSON, DroppedResponse, Exchange, FakeStats, Responder, read_body, weak_etag
 from ._limiter import DEFAULT_LIMITS, ServerLimiter
+from ._manage import ManageService, PluginRecord, RemoteVideo
 from ._oauth import OAuthServer, TokenPair
 from ._otp import decode_secret, new_secret, totp_code, totp_valid
 from ._uploads import Faults, UploadService, may_see
@@ -309,6 +310,8 @@ class FakeInstance:
             retry_after=upload_retry_after,
             upload_dir=upload_dir,
         )
+
+        self._manage = ManageService(self)
 
         self._bind_host = host
         self._bind_port = port
@@ -618,6 +621,39 @@ class FakeInstance:
             other._uploads.foreign.append(self._uploads)
         self.file_origin = str(other.url)
 
+    # Plugins, redundancies, edits ---------------------------------------------------------
+
+    def publish_plugin(self, npm_name: str, version: str, **package: Any) -> None:
+        """Put a package on the fake's "npm", for ``POST /api/v1/plugins/install`` to
+        find: ``npm_name`` (``peertube-plugin-X`` or ``peertube-theme-X``), its version,
+        and other ``package.json`` fields (``description``, ``homepage``, ``engine``).
+        Publishing a newer version of an installed plugin is what ``update`` installs."""
+        self._manage.npm_index[npm_name] = {**package, "version": version}
+        installed = self._manage.plugins.get(npm_name)
+        if installed is not None:
+            installed.latest_version = version
+
+    @property
+    def plugins(self) -> Mapping[str, PluginRecord]:
+        """Installed (and uninstalled) plugins and themes by npm name."""
+        return self._manage.plugins
+
+    def add_remote_video(self, name: str, host: str) -> RemoteVideo:
+        """A video of another instance (``host``) known to this one: only the redundancy
+        routes see it (``POST /api/v1/server/redundancy/videos`` copies it)."""
+        self._require_catalog()
+        return self._manage.add_remote_video(name, host)
+
+    def add_remote_redundancy(self, video: int | str, host: str) -> int:
+        """Another instance (``host``) keeps a copy of a local video; returns the
+        redundancy's id (listed with ``target=my-videos``)."""
+        return self._manage.add_copy(self._video(video).id, host)
+
+    def video_images(self, video: int | str) -> Mapping[str, bytes]:
+        """The ``thumbnailfile`` and ``previewfile`` a ``PUT /api/v1/videos/{id}`` gave the
+        video, by field name."""
+        return dict(self._manage.images.get(self._video(video).id, {}))
+
     def _video(self, video: int | str) -> Video:
         catalog = self._require_catalog()
         found = catalog.video_by_id(video) if isinstance(video, int) else None
@@ -645,6 +681,10 @@ class FakeInstance:
         get(f"{api}/config", self._get_config)
         get(f"{api}/videos", self._list_videos)
         get(f"{api}/videos/categories", self._get_categories)
+        manage = self._manage
+        get(f"{api}/videos/languages", manage.languages)
+        get(f"{api}/videos/licences", manage.licences)
+        get(f"{api}/videos/privacies", manage.privacies)
         get(f"{api}/videos/{{id}}", self._get_video)
         get(f"{api}/videos/{{videoId}}/comment-threads", self._list_comment_threads)
         get(f"{api}/accounts", self._list_accounts)
@@ -655,6 +695,13 @@ class FakeInstance:
         get(f"{api}/video-playlists", self._list_playlists)
         get(f"{api}/oauth-clients/local", self._oauth.oauth_client)
         get(f"{api}/users/me", self._get_me)
+        get(f"{api}/users/me/videos", manage.my_videos)
+        get(f"{api}/plugins", manage.list_plugins)
+        get(f"{api}/plugins/available", manage.list_available)
+        get(f"{api}/plugins/{{npmName}}", manage.get_plugin)
+        get(f"{api}/plugins/{{npmName}}/registered-settings", manage.registered_settings)
+        get(f"{api}/plugins/{{npmName}}/public-settings", manage.public_settings)
+        get(f"{api}/server/redundancy/videos", manage.list_redundancies)
         get(f"{api}/users/me/notifications", self._list_notifications)
         get(f"{api}/jobs/{{state}}", self._list_jobs)
         post = self._route_post
@@ -677,6 +724,14 @@ class FakeInstance:
         self._add(web.put(resumable, self._endpoint(resumable, uploads.put, ())))
         self._add(web.delete(resumable, self._endpoint(resumable, uploads.cancel, ())))
         post(f"{api}/videos/upload", uploads.legacy)
+        put = self._route_method
+        put("PUT", f"{api}/videos/{{id}}", manage.update_video)
+        post(f"{api}/plugins/install", manage.install)
+        post(f"{api}/plugins/update", manage.update)
+        post(f"{api}/plugins/uninstall", manage.uninstall)
+        put("PUT", f"{api}/plugins/{{npmName}}/settings", manage.put_settings)
+        post(f"{api}/server/redundancy/videos", manage.add_redundancy)
+        put("DELETE", f"{api}/server/redundancy/videos/{{redundancyId}}", manage.delete_redundancy)
         self._add(web.route("*", f"{api}/{{tail:.*}}", self._endpoint(None, self._unknown, ())))
         # Outside the API: no rate limit, as PeerTube's static routes.
         self._add(web.get("/static/web-videos/private/{filename}", uploads.private_file))
@@ -687,6 +742,9 @@ class FakeInstance:
 
     def _route_get(self, path: str, handler: _Handler) -> None:
         self._add(web.get(path, self._endpoint(path, handler, ())))
+
+    def _route_method(self, method: str, path: str, handler: _Handler) -> None:
+        self._add(web.route(method, path, self._endpoint(path, handler, ())))
 
     def _route_post(self, path: str, handler: _Handler, *limiters: str) -> None:
         self._add(web.post(path, self._endpoint(path, handler, limiters)))
