@@ -617,6 +617,14 @@ class Bucket:
             return into
         # Landing unknown: it stays counted in both windows; bound the one it may open.
         into.maybe_bound = max(into.maybe_bound, now + self.window + _MARGIN)
+        # (A window nothing was sent in yet cannot end before the last one's end plus
+        # a window.)
+        end_lo = into.end_lo if into.started else self._prev_end_lo + self.window
+        if into is self._cur and now > end_lo:
+            # Answered after this window may have ended: it may have opened the next
+            # one (written long after its admission), so it counts there too.
+            into.late_unresolved += 1
+            into.late_bound = max(into.late_bound, now + self.window + _MARGIN)
         self._uncarry(res, still_counted=True)
         return None
 
