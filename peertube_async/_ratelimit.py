@@ -608,6 +608,10 @@ class Bucket:
                 self._uncarry(res, still_counted=True)
                 return into
             self._uncarry(res)
+            if server_id > into.server_id and into is self._cur:
+                # It landed in a window after the one it was carried into: that one is
+                # over, and the caller moves on to the newer one, counting it there.
+                return into
             return None
         if server_id is not None and old_id is not None and server_id == old_id:
             self._uncarry(res)
@@ -656,6 +660,12 @@ class Bucket:
                 # More than our own requests could explain: someone else shares the
                 # address. Assume none of ours still in flight has been counted yet.
                 win.count = used + win.in_flight + win.carried_in_flight
+                # And one of theirs may have opened the window before any of ours: it
+                # may end as soon as this request arrived, unless Reset says otherwise.
+                floor = res.sent_at
+                if landed_here and reset_in is not None and reset_in >= 0:
+                    floor = max(floor, res.sent_at + reset_in - _HEADER_SLACK)
+                win.end_lo = min(win.end_lo, floor)
 
     def _block(self, now: float, seconds: float) -> None:
         seconds = min(seconds, self.window * _HORIZON_WINDOWS + _HEADER_SLACK)

@@ -278,6 +278,34 @@ def test_window_already_full_costs_only_the_first_contact() -> None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(  # a neighbour's requests opened the window; no usable Reset to date it
+    seed=1242502533,
+    n=145,
+    client_limit=10,
+    server_limit=24,
+    window=2.5,
+    max_latency=0.647114045814384,
+    skew=-321.6019613883273,
+    spread=17.628386792699352,
+    drop_rate=0.0,
+    no_date_rate=0.5,
+    prior=3,
+    pacing="smooth",
+)
+@example(  # the same with lost answers and a usable Reset
+    seed=1842526251,
+    n=140,
+    client_limit=37,
+    server_limit=8,
+    window=2.5,
+    max_latency=1.1271085015715863,
+    skew=343.5700674030587,
+    spread=47.91653554599849,
+    drop_rate=0.3,
+    no_date_rate=0.5,
+    prior=2,
+    pacing="burst",
+)
 @given(
     seed=st.integers(0, 2**32 - 1),
     n=st.integers(1, 160),
@@ -337,6 +365,17 @@ def test_never_more_per_server_window_than_allowed(
     max_block=0.5,
     max_write_delay=1.0,
     spread=9.0,
+    pacing="burst",
+)
+@example(  # answered with a Reset naming a window after the one it was carried into
+    seed=4016215195,
+    n=137,
+    limit=18,
+    window=1.0,
+    max_latency=0.04611017140918998,
+    max_block=1.4141949147696065,
+    max_write_delay=0.5382903144450181,
+    spread=15.31985720799247,
     pacing="burst",
 )
 @given(
