@@ -13,8 +13,10 @@ the statement, exit. Rows:
 * ``from peertube_async import PeerTube``: the client class, the import every program
   starts with (aiohttp comes with it).
 * ``PeerTube(...).videos``: a client built and its resources bound (the generated
-  resources and models load here, on first use), for reference.
-* ``import peertube_async.models``: every generated model, for reference.
+  resources load here, on first use, and the few models the video extension names),
+  for reference.
+* ``import peertube_async.models``: the models module, for reference (its enums; each
+  model is built the first time it is used).
 * ``peertube-async --help``: the command line's help (the console script next to the
   interpreter, else ``python -m peertube_async``).
 

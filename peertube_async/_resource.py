@@ -8,6 +8,7 @@ answer all happen here, so the core can change without regenerating anything.
 from __future__ import annotations
 
 import enum
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -34,10 +35,11 @@ class Endpoint:
     path: str
     #: ``json`` (decoded, into ``model`` when set), ``none``, ``binary`` or ``text``.
     response: str = "json"
+    #: A type, or the name of a generated model (looked up when first needed).
     model: Any = None
     #: ``json``, ``multipart``, ``form``, ``octet`` or None.
     body: str | None = None
-    #: Item type when the answer is a ``{total, data}`` page.
+    #: Item type (or model name) when the answer is a ``{total, data}`` page.
     page_item: Any = None
     #: Multipart fields that carry files.
     files: frozenset[str] = frozenset()
@@ -47,6 +49,29 @@ class Endpoint:
     since_args: tuple[tuple[str, str], ...] = ()
     #: The method's name on the client (``oauth.list_sessions``), for messages.
     name: str = ""
+
+    @property
+    def model_type(self) -> Any:
+        """The type the answer decodes into (None: plain JSON)."""
+        return _type_of(self.model)
+
+    @property
+    def item_type(self) -> Any:
+        """The type of a page's items (None: not a page)."""
+        return _type_of(self.page_item)
+
+
+@functools.cache
+def _named_model(name: str) -> Any:
+    from ._generated import models
+
+    return getattr(models, name)
+
+
+def _type_of(value: Any) -> Any:
+    """An endpoint's model or item type: names of generated models are looked up (so
+    that importing the resources builds no model)."""
+    return _named_model(value) if isinstance(value, str) else value
 
 
 def _given(values: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -165,7 +190,7 @@ class Resource:
             return decoded
         return await caller.structure_async(
             decoded,
-            ep.model,
+            ep.model_type,
             method=ep.method,
             path=url,
             status=resp.status,
@@ -183,10 +208,11 @@ class Resource:
         count: int | None = None,
         limit: int | None = None,
     ) -> Paginator[Any]:
-        page_type = Page[ep.page_item]  # type: ignore[name-defined]
+        item = ep.item_type
+        page_type = Page[item]  # type: ignore[valid-type]
         fixed = _given(query)
 
-        item_type = tuple[ep.page_item, ...]  # type: ignore[name-defined]
+        item_type = tuple[item, ...]  # type: ignore[valid-type]
 
         async def fetch(first: int, size: int | None) -> Page[Any]:
             params = dict(fixed, start=first)

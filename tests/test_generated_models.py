@@ -127,10 +127,10 @@ def model_for(sample: Mapping[str, Any]) -> Any:
     if ep is None:
         raise LookupError(f"no generated endpoint for {method} {template}")
     if ep.page_item is not None:
-        return Page[ep.page_item]  # type: ignore[name-defined]
+        return Page[ep.item_type]  # type: ignore[name-defined]
     if ep.model is None:
         raise LookupError(f"{method} {template} has no model for its answer ({sample['name']})")
-    return ep.model
+    return ep.model_type
 
 
 JSON_SAMPLES = [s for s in SAMPLES if 200 <= s["status"] < 300 and s["body"]]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
+import typing
 
+import attrs
 import pytest
 
 import peertube_async
@@ -84,3 +87,43 @@ async def test_resources_work_on_a_client_and_on_its_views() -> None:
         assert pt.videos is pt.videos
         with pytest.raises(AttributeError, match="no attribute 'vidoes'"):
             _ = pt.vidoes  # type: ignore[attr-defined]
+
+
+def built_models(statement: str) -> list[str]:
+    """The generated models (not enums) built after ``statement`` in a fresh interpreter."""
+    code = (
+        f"{statement}\nimport enum, json, sys\n"
+        "g = sys.modules.get('peertube_async._generated.models')\n"
+        "names = g.__all__ if g else []\n"
+        "print(json.dumps([n for n in names if n in vars(g) "
+        "and not issubclass(vars(g)[n], enum.Enum)]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    return list(json.loads(done.stdout))
+
+
+def test_models_are_built_on_first_use_with_the_models_they_name() -> None:
+    assert built_models("import peertube_async.models") == []
+    built = built_models("from peertube_async.models import Video")
+    # Video and what its fields name (account, channel, constants...), not the API's 300.
+    assert "Video" in built and "AccountSummary" in built and "VideoPrivacyConstant" in built
+    assert len(built) < 20
+    assert "Video" not in built_models(
+        "from peertube_async import PeerTube\nPeerTube('http://127.0.0.1:9').videos"
+    )
+
+
+def test_a_model_built_on_first_use_is_a_complete_attrs_class() -> None:
+    video_details = public_models.VideoDetails
+    assert attrs.has(video_details) and attrs.fields(video_details).id.name == "id"
+    # Its annotations resolve: every model its fields name was built with it.
+    hints = typing.get_type_hints(video_details)
+    assert hints["channel"] is public_models.VideoChannel
+    privacy = public_models.VideoPrivacyConstant(id=public_models.VideoPrivacy.PUBLIC, label="P")
+    assert pickle.loads(pickle.dumps(privacy)) == privacy
+    assert public_models.VideoDetails is video_details
+    assert "VideoDetails" in dir(public_models)
+    with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
+        _ = public_models.Nope  # type: ignore[attr-defined]

@@ -85,8 +85,8 @@ TYPED = typed_answers()
 def type_of(operation: str) -> Any:
     ep = endpoint_of(operation)
     if ep.page_item is None:
-        return ep.model
-    return Page[ep.page_item]  # type: ignore[name-defined]  # a type known at run time
+        return ep.model_type
+    return Page[ep.item_type]  # type: ignore[name-defined]  # a type known at run time
 
 
 def lost_values(raw: Any, decoded: Any, path: str = "$") -> Iterator[str]:

@@ -118,13 +118,13 @@ _FEEDS_GET_SUBSCRIPTION_VIDEOS = Endpoint(
 )
 _FEEDS_GET_PODCAST = Endpoint("GET", "/feeds/podcast/videos.xml", "none", name="feeds.get_podcast")
 _ACCOUNTS_GET = Endpoint(
-    "GET", "/api/v1/accounts/{name}", "json", model=m.Account, name="accounts.get"
+    "GET", "/api/v1/accounts/{name}", "json", model="Account", name="accounts.get"
 )
 _ACCOUNTS_LIST_VIDEOS = Endpoint(
     "GET",
     "/api/v1/accounts/{name}/videos",
     "json",
-    page_item=m.Video,
+    page_item="Video",
     since_args=(("autoTagOneOf", "6.2"), ("hasWebVideoFiles", "6.0"), ("stateOneOf", "8.2")),
     name="accounts.list_videos",
 )
@@ -132,27 +132,27 @@ _ACCOUNTS_LIST_FOLLOWERS = Endpoint(
     "GET",
     "/api/v1/accounts/{name}/followers",
     "json",
-    page_item=m.Follow,
+    page_item="Follow",
     name="accounts.list_followers",
 )
 _ACCOUNTS_LIST = Endpoint(
-    "GET", "/api/v1/accounts", "json", page_item=m.Account, name="accounts.list"
+    "GET", "/api/v1/accounts", "json", page_item="Account", name="accounts.list"
 )
-_CONFIG_GET = Endpoint("GET", "/api/v1/config", "json", model=m.ServerConfig, name="config.get")
+_CONFIG_GET = Endpoint("GET", "/api/v1/config", "json", model="ServerConfig", name="config.get")
 _CONFIG_GET_ABOUT = Endpoint(
-    "GET", "/api/v1/config/about", "json", model=m.ServerConfigAbout, name="config.get_about"
+    "GET", "/api/v1/config/about", "json", model="ServerConfigAbout", name="config.get_about"
 )
 _CONFIG_GET_CUSTOM = Endpoint(
-    "GET", "/api/v1/config/custom", "json", model=m.ServerConfigCustom, name="config.get_custom"
+    "GET", "/api/v1/config/custom", "json", model="ServerConfigCustom", name="config.get_custom"
 )
 _CONFIG_UPDATE_CUSTOM = Endpoint(
-    "PUT", "/api/v1/config/custom", "json", model=m.ServerConfigCustom, name="config.update_custom"
+    "PUT", "/api/v1/config/custom", "json", model="ServerConfigCustom", name="config.update_custom"
 )
 _CONFIG_DELETE_CUSTOM = Endpoint(
     "DELETE",
     "/api/v1/config/custom",
     "json",
-    model=m.ServerConfigCustom,
+    model="ServerConfigCustom",
     name="config.delete_custom",
 )
 _CONFIG_SET_BANNER = Endpoint(
@@ -197,7 +197,7 @@ _CONFIG_GET_HOMEPAGE = Endpoint(
     "GET",
     "/api/v1/custom-pages/homepage/instance",
     "json",
-    model=m.CustomHomepage,
+    model="CustomHomepage",
     name="config.get_homepage",
 )
 _CONFIG_UPDATE_HOMEPAGE = Endpoint(
@@ -210,7 +210,7 @@ _CONFIG_UPDATE_HOMEPAGE = Endpoint(
 _SERVER_JOBS_PAUSE = Endpoint("POST", "/api/v1/jobs/pause", "none", name="server.jobs.pause")
 _SERVER_JOBS_RESUME = Endpoint("POST", "/api/v1/jobs/resume", "none", name="server.jobs.resume")
 _SERVER_JOBS_LIST = Endpoint(
-    "GET", "/api/v1/jobs/{state}", "json", page_item=m.Job, name="server.jobs.list"
+    "GET", "/api/v1/jobs/{state}", "json", page_item="Job", name="server.jobs.list"
 )
 _SERVER_JOBS_CANCEL = Endpoint(
     "POST", "/api/v1/jobs/{jobType}/{jobId}/cancel", "none", since="7.0", name="server.jobs.cancel"
@@ -219,7 +219,7 @@ _SERVER_FOLLOWS_LIST_FOLLOWERS = Endpoint(
     "GET",
     "/api/v1/server/followers",
     "json",
-    page_item=m.Follow,
+    page_item="Follow",
     name="server.follows.list_followers",
 )
 _SERVER_FOLLOWS_DELETE_FOLLOWER = Endpoint(
@@ -241,7 +241,7 @@ _SERVER_FOLLOWS_LIST_FOLLOWING = Endpoint(
     "GET",
     "/api/v1/server/following",
     "json",
-    page_item=m.Follow,
+    page_item="Follow",
     name="server.follows.list_following",
 )
 _SERVER_FOLLOWS_FOLLOW = Endpoint(
@@ -251,33 +251,33 @@ _SERVER_FOLLOWS_UNFOLLOW = Endpoint(
     "DELETE", "/api/v1/server/following/{hostOrHandle}", "none", name="server.follows.unfollow"
 )
 _USERS_CREATE = Endpoint(
-    "POST", "/api/v1/users", "json", model=m.AddUserResponse, body="json", name="users.create"
+    "POST", "/api/v1/users", "json", model="AddUserResponse", body="json", name="users.create"
 )
-_USERS_LIST = Endpoint("GET", "/api/v1/users", "json", page_item=m.User, name="users.list")
+_USERS_LIST = Endpoint("GET", "/api/v1/users", "json", page_item="User", name="users.list")
 _USERS_DELETE = Endpoint("DELETE", "/api/v1/users/{id}", "none", name="users.delete")
-_USERS_GET = Endpoint("GET", "/api/v1/users/{id}", "json", model=m.UserWithStats, name="users.get")
+_USERS_GET = Endpoint("GET", "/api/v1/users/{id}", "json", model="UserWithStats", name="users.get")
 _USERS_UPDATE = Endpoint("PUT", "/api/v1/users/{id}", "none", body="json", name="users.update")
 _USERS_BLOCK = Endpoint("POST", "/api/v1/users/{id}/block", "none", body="json", name="users.block")
 _USERS_UNBLOCK = Endpoint("POST", "/api/v1/users/{id}/unblock", "none", name="users.unblock")
 _OAUTH_GET_LOCAL_CLIENT = Endpoint(
-    "GET", "/api/v1/oauth-clients/local", "json", model=m.OAuthClient, name="oauth.get_local_client"
+    "GET", "/api/v1/oauth-clients/local", "json", model="OAuthClient", name="oauth.get_local_client"
 )
 _OAUTH_TOKEN = Endpoint(
     "POST",
     "/api/v1/users/token",
     "json",
-    model=m.OauthTokenResponse,
+    model="OauthTokenResponse",
     body="form",
     name="oauth.token",
 )
 _OAUTH_REVOKE = Endpoint(
-    "POST", "/api/v1/users/revoke-token", "json", model=m.OauthRevokeResponse, name="oauth.revoke"
+    "POST", "/api/v1/users/revoke-token", "json", model="OauthRevokeResponse", name="oauth.revoke"
 )
 _OAUTH_LIST_SESSIONS = Endpoint(
     "GET",
     "/api/v1/users/{id}/token-sessions",
     "json",
-    model=m.OauthListSessionsResponse,
+    model="OauthListSessionsResponse",
     since="8.0",
     name="oauth.list_sessions",
 )
@@ -326,7 +326,7 @@ _USERS_TWO_FACTOR_REQUEST = Endpoint(
     "POST",
     "/api/v1/users/{id}/two-factor/request",
     "json",
-    model=m.RequestTwoFactorResponse,
+    model="RequestTwoFactorResponse",
     body="json",
     name="users.two_factor.request",
 )
@@ -356,7 +356,7 @@ _USERS_IMPORTS_UPLOAD_RESUMABLE_CHUNK = Endpoint(
     "PUT",
     "/api/v1/users/{userId}/imports/import-resumable",
     "json",
-    model=m.UsersImportsUploadResumableChunkResponse,
+    model="UsersImportsUploadResumableChunkResponse",
     body="octet",
     since="6.1",
     name="users.imports.upload_resumable_chunk",
@@ -372,7 +372,7 @@ _USERS_IMPORTS_GET_LATEST = Endpoint(
     "GET",
     "/api/v1/users/{userId}/imports/latest",
     "json",
-    model=m.UsersImportsGetLatestResponse,
+    model="UsersImportsGetLatestResponse",
     since="6.1",
     name="users.imports.get_latest",
 )
@@ -380,7 +380,7 @@ _USERS_EXPORTS_REQUEST = Endpoint(
     "POST",
     "/api/v1/users/{userId}/exports/request",
     "json",
-    model=m.UsersExportsRequestResponse,
+    model="UsersExportsRequestResponse",
     body="json",
     name="users.exports.request",
 )
@@ -388,7 +388,7 @@ _USERS_EXPORTS_LIST = Endpoint(
     "GET",
     "/api/v1/users/{userId}/exports",
     "json",
-    page_item=m.UsersExportsListItem,
+    page_item="UsersExportsListItem",
     since="6.1",
     name="users.exports.list",
 )
@@ -399,14 +399,14 @@ _USERS_EXPORTS_DELETE = Endpoint(
     since="6.1",
     name="users.exports.delete",
 )
-_ME_GET = Endpoint("GET", "/api/v1/users/me", "json", model=m.User, name="me.get")
+_ME_GET = Endpoint("GET", "/api/v1/users/me", "json", model="User", name="me.get")
 _ME_UPDATE = Endpoint("PUT", "/api/v1/users/me", "none", body="json", name="me.update")
 _ME_DELETE = Endpoint("DELETE", "/api/v1/users/me", "none", name="me.delete")
 _ME_LIST_VIDEO_COMMENTS = Endpoint(
     "GET",
     "/api/v1/users/me/videos/comments",
     "json",
-    model=m.MeListVideoCommentsResponse,
+    model="MeListVideoCommentsResponse",
     since="6.2",
     since_args=(("autoTagOneOf", "6.2"), ("includeCollaborations", "8.0")),
     name="me.list_video_comments",
@@ -415,7 +415,7 @@ _VIDEOS_IMPORTS_LIST = Endpoint(
     "GET",
     "/api/v1/users/me/videos/imports",
     "json",
-    page_item=m.VideoImport,
+    page_item="VideoImport",
     since_args=(("includeCollaborations", "8.0"),),
     name="videos.imports.list",
 )
@@ -423,21 +423,21 @@ _ME_GET_QUOTA_USED = Endpoint(
     "GET",
     "/api/v1/users/me/video-quota-used",
     "json",
-    model=m.MeGetQuotaUsedResponse,
+    model="MeGetQuotaUsedResponse",
     name="me.get_quota_used",
 )
 _ME_GET_VIDEO_RATING = Endpoint(
     "GET",
     "/api/v1/users/me/videos/{videoIdOrUUID}/rating",
     "json",
-    model=m.GetMeVideoRating,
+    model="GetMeVideoRating",
     name="me.get_video_rating",
 )
 _ME_LIST_VIDEOS = Endpoint(
     "GET",
     "/api/v1/users/me/videos",
     "json",
-    page_item=m.Video,
+    page_item="Video",
     since_args=(
         ("autoTagOneOf", "6.2"),
         ("channelNameOneOf", "7.2"),
@@ -451,7 +451,7 @@ _ME_SUBSCRIPTIONS_LIST = Endpoint(
     "GET",
     "/api/v1/users/me/subscriptions",
     "json",
-    page_item=m.MeSubscriptionsListItem,
+    page_item="MeSubscriptionsListItem",
     name="me.subscriptions.list",
 )
 _ME_SUBSCRIPTIONS_CREATE = Endpoint(
@@ -468,7 +468,7 @@ _ME_SUBSCRIPTIONS_LIST_VIDEOS = Endpoint(
     "GET",
     "/api/v1/users/me/subscriptions/videos",
     "json",
-    page_item=m.Video,
+    page_item="Video",
     since_args=(("autoTagOneOf", "6.2"), ("hasWebVideoFiles", "6.0"), ("stateOneOf", "8.2")),
     name="me.subscriptions.list_videos",
 )
@@ -476,7 +476,7 @@ _ME_SUBSCRIPTIONS_GET = Endpoint(
     "GET",
     "/api/v1/users/me/subscriptions/{subscriptionHandle}",
     "json",
-    model=m.VideoChannel,
+    model="VideoChannel",
     name="me.subscriptions.get",
 )
 _ME_SUBSCRIPTIONS_DELETE = Endpoint(
@@ -489,7 +489,7 @@ _ME_NOTIFICATIONS_LIST = Endpoint(
     "GET",
     "/api/v1/users/me/notifications",
     "json",
-    page_item=m.Notification,
+    page_item="Notification",
     name="me.notifications.list",
 )
 _ME_NOTIFICATIONS_MARK_READ = Endpoint(
@@ -518,7 +518,7 @@ _ME_MARK_FEATURE_INFO_READ = Endpoint(
     name="me.mark_feature_info_read",
 )
 _ME_HISTORY_LIST = Endpoint(
-    "GET", "/api/v1/users/me/history/videos", "json", page_item=m.Video, name="me.history.list"
+    "GET", "/api/v1/users/me/history/videos", "json", page_item="Video", name="me.history.list"
 )
 _ME_HISTORY_DELETE = Endpoint(
     "DELETE", "/api/v1/users/me/history/videos/{videoIdOrUUID}", "none", name="me.history.delete"
@@ -534,7 +534,7 @@ _ME_SET_AVATAR = Endpoint(
     "POST",
     "/api/v1/users/me/avatar/pick",
     "json",
-    model=m.MeSetAvatarResponse,
+    model="MeSetAvatarResponse",
     body="multipart",
     files=frozenset(["avatarfile"]),
     name="me.set_avatar",
@@ -543,7 +543,7 @@ _ME_DELETE_AVATAR = Endpoint(
     "DELETE",
     "/api/v1/users/me/avatar",
     "json",
-    model=m.MeDeleteAvatarResponse,
+    model="MeDeleteAvatarResponse",
     name="me.delete_avatar",
 )
 _REGISTRATIONS_REGISTER = Endpoint(
@@ -553,7 +553,7 @@ _REGISTRATIONS_REQUEST = Endpoint(
     "POST",
     "/api/v1/users/registrations/request",
     "json",
-    model=m.UserRegistration,
+    model="UserRegistration",
     body="json",
     name="registrations.request",
 )
@@ -578,14 +578,14 @@ _REGISTRATIONS_LIST = Endpoint(
     "GET",
     "/api/v1/users/registrations",
     "json",
-    page_item=m.UserRegistration,
+    page_item="UserRegistration",
     name="registrations.list",
 )
 _VIDEOS_OWNERSHIP_LIST = Endpoint(
     "GET",
     "/api/v1/videos/ownership",
     "json",
-    page_item=m.ChangeOwnership,
+    page_item="ChangeOwnership",
     name="videos.ownership.list",
 )
 _VIDEOS_OWNERSHIP_ACCEPT = Endpoint(
@@ -605,7 +605,7 @@ _VIDEOS_OWNERSHIP_LIST_FOR_VIDEO = Endpoint(
     "GET",
     "/api/v1/videos/{videoIdOrUUID}/ownership",
     "json",
-    page_item=m.ChangeOwnership,
+    page_item="ChangeOwnership",
     since="8.2",
     name="videos.ownership.list_for_video",
 )
@@ -620,7 +620,7 @@ _VIDEO_CHANNELS_OWNERSHIP_LIST = Endpoint(
     "GET",
     "/api/v1/video-channels/ownership",
     "json",
-    page_item=m.ChangeOwnership,
+    page_item="ChangeOwnership",
     since="8.2",
     name="video_channels.ownership.list",
 )
@@ -649,7 +649,7 @@ _VIDEO_CHANNELS_OWNERSHIP_LIST_FOR_CHANNEL = Endpoint(
     "GET",
     "/api/v1/video-channels/{channelHandle}/ownership",
     "json",
-    page_item=m.ChangeOwnership,
+    page_item="ChangeOwnership",
     since="8.2",
     name="video_channels.ownership.list_for_channel",
 )
@@ -665,7 +665,7 @@ _VIDEOS_REQUEST_TOKEN = Endpoint(
     "POST",
     "/api/v1/videos/{id}/token",
     "json",
-    model=m.VideoTokenResponse,
+    model="VideoTokenResponse",
     name="videos.request_token",
 )
 _VIDEOS_CREATE_STUDIO_TASK = Endpoint(
@@ -679,7 +679,7 @@ _VIDEOS_LIST = Endpoint(
     "GET",
     "/api/v1/videos",
     "json",
-    page_item=m.Video,
+    page_item="Video",
     since_args=(("autoTagOneOf", "6.2"), ("hasWebVideoFiles", "6.0"), ("stateOneOf", "8.2")),
     name="videos.list",
 )
@@ -709,7 +709,7 @@ _VIDEOS_UPDATE = Endpoint(
     name="videos.update",
 )
 _VIDEOS_GET = Endpoint(
-    "GET", "/api/v1/videos/{id}", "json", model=m.VideoDetails, name="videos.get"
+    "GET", "/api/v1/videos/{id}", "json", model="VideoDetails", name="videos.get"
 )
 _VIDEOS_DELETE = Endpoint("DELETE", "/api/v1/videos/{id}", "none", name="videos.delete")
 _VIDEOS_ADD_VIEW = Endpoint(
@@ -719,14 +719,14 @@ _VIDEOS_STATS_GET_OVERALL = Endpoint(
     "GET",
     "/api/v1/videos/{id}/stats/overall",
     "json",
-    model=m.VideoStatsOverall,
+    model="VideoStatsOverall",
     name="videos.stats.get_overall",
 )
 _VIDEOS_STATS_GET_USER_AGENT = Endpoint(
     "GET",
     "/api/v1/videos/{id}/stats/user-agent",
     "json",
-    model=m.VideoStatsUserAgent,
+    model="VideoStatsUserAgent",
     since="8.0",
     name="videos.stats.get_user_agent",
 )
@@ -734,21 +734,21 @@ _VIDEOS_STATS_GET_RETENTION = Endpoint(
     "GET",
     "/api/v1/videos/{id}/stats/retention",
     "json",
-    model=m.VideoStatsRetention,
+    model="VideoStatsRetention",
     name="videos.stats.get_retention",
 )
 _VIDEOS_STATS_GET_TIMESERIES = Endpoint(
     "GET",
     "/api/v1/videos/{id}/stats/timeseries/{metric}",
     "json",
-    model=m.VideoStatsTimeserie,
+    model="VideoStatsTimeserie",
     name="videos.stats.get_timeseries",
 )
 _VIDEOS_UPLOAD_LEGACY = Endpoint(
     "POST",
     "/api/v1/videos/upload",
     "json",
-    model=m.VideoUploadResponse,
+    model="VideoUploadResponse",
     body="multipart",
     files=frozenset(["previewfile", "thumbnailfile", "videofile"]),
     since_args=(("generateTranscription", "6.2"),),
@@ -767,7 +767,7 @@ _VIDEOS_UPLOAD_RESUMABLE_CHUNK = Endpoint(
     "PUT",
     "/api/v1/videos/upload-resumable",
     "json",
-    model=m.VideoUploadResponse,
+    model="VideoUploadResponse",
     body="octet",
     name="videos.upload_resumable_chunk",
 )
@@ -778,7 +778,7 @@ _VIDEOS_IMPORTS_CREATE = Endpoint(
     "POST",
     "/api/v1/videos/imports",
     "json",
-    model=m.VideoUploadResponse,
+    model="VideoUploadResponse",
     body="multipart",
     files=frozenset(["previewfile", "thumbnailfile"]),
     since_args=(("generateTranscription", "6.2"),),
@@ -797,13 +797,13 @@ _VIDEOS_LIVE_CREATE = Endpoint(
     "POST",
     "/api/v1/videos/live",
     "json",
-    model=m.VideoUploadResponse,
+    model="VideoUploadResponse",
     body="multipart",
     files=frozenset(["previewfile", "thumbnailfile"]),
     name="videos.live.create",
 )
 _VIDEOS_LIVE_GET = Endpoint(
-    "GET", "/api/v1/videos/live/{id}", "json", model=m.LiveVideoResponse, name="videos.live.get"
+    "GET", "/api/v1/videos/live/{id}", "json", model="LiveVideoResponse", name="videos.live.get"
 )
 _VIDEOS_LIVE_UPDATE = Endpoint(
     "PUT", "/api/v1/videos/live/{id}", "none", body="json", name="videos.live.update"
@@ -812,18 +812,18 @@ _VIDEOS_LIVE_LIST_SESSIONS = Endpoint(
     "GET",
     "/api/v1/videos/live/{id}/sessions",
     "json",
-    model=m.VideosLiveListSessionsResponse,
+    model="VideosLiveListSessionsResponse",
     name="videos.live.list_sessions",
 )
 _VIDEOS_LIVE_GET_REPLAY_SESSION = Endpoint(
     "GET",
     "/api/v1/videos/{id}/live-session",
     "json",
-    model=m.LiveVideoSessionResponse,
+    model="LiveVideoSessionResponse",
     name="videos.live.get_replay_session",
 )
 _VIDEOS_SOURCE_GET = Endpoint(
-    "GET", "/api/v1/videos/{id}/source", "json", model=m.VideoSource, name="videos.source.get"
+    "GET", "/api/v1/videos/{id}/source", "json", model="VideoSource", name="videos.source.get"
 )
 _VIDEOS_SOURCE_DELETE_FILE = Endpoint(
     "DELETE", "/api/v1/videos/{id}/source/file", "none", name="videos.source.delete_file"
@@ -852,14 +852,14 @@ _VIDEOS_SOURCE_REPLACE_RESUMABLE_CANCEL = Endpoint(
     name="videos.source.replace_resumable_cancel",
 )
 _ME_LIST_ABUSES = Endpoint(
-    "GET", "/api/v1/users/me/abuses", "json", page_item=m.Abuse, name="me.list_abuses"
+    "GET", "/api/v1/users/me/abuses", "json", page_item="Abuse", name="me.list_abuses"
 )
-_ABUSES_LIST = Endpoint("GET", "/api/v1/abuses", "json", page_item=m.Abuse, name="abuses.list")
+_ABUSES_LIST = Endpoint("GET", "/api/v1/abuses", "json", page_item="Abuse", name="abuses.list")
 _ABUSES_CREATE = Endpoint(
     "POST",
     "/api/v1/abuses",
     "json",
-    model=m.AbusesCreateResponse,
+    model="AbusesCreateResponse",
     body="json",
     name="abuses.create",
 )
@@ -871,14 +871,14 @@ _ABUSES_LIST_MESSAGES = Endpoint(
     "GET",
     "/api/v1/abuses/{abuseId}/messages",
     "json",
-    model=m.AbusesListMessagesResponse,
+    model="AbusesListMessagesResponse",
     name="abuses.list_messages",
 )
 _ABUSES_CREATE_MESSAGE = Endpoint(
     "POST",
     "/api/v1/abuses/{abuseId}/messages",
     "json",
-    model=m.AbusesCreateMessageResponse,
+    model="AbusesCreateMessageResponse",
     body="json",
     name="abuses.create_message",
 )
@@ -898,13 +898,13 @@ _VIDEOS_BLOCKS_DELETE = Endpoint(
     "DELETE", "/api/v1/videos/{id}/blacklist", "none", name="videos.blocks.delete"
 )
 _VIDEOS_BLOCKS_LIST = Endpoint(
-    "GET", "/api/v1/videos/blacklist", "json", page_item=m.VideoBlacklist, name="videos.blocks.list"
+    "GET", "/api/v1/videos/blacklist", "json", page_item="VideoBlacklist", name="videos.blocks.list"
 )
 _VIDEOS_LIST_STORYBOARDS = Endpoint(
     "GET",
     "/api/v1/videos/{id}/storyboards",
     "json",
-    model=m.VideosListStoryboardsResponse,
+    model="VideosListStoryboardsResponse",
     since="6.0",
     name="videos.list_storyboards",
 )
@@ -912,7 +912,7 @@ _VIDEOS_CAPTIONS_LIST = Endpoint(
     "GET",
     "/api/v1/videos/{id}/captions",
     "json",
-    model=m.VideosCaptionsListResponse,
+    model="VideosCaptionsListResponse",
     name="videos.captions.list",
 )
 _VIDEOS_CAPTIONS_GENERATE = Endpoint(
@@ -941,7 +941,7 @@ _VIDEOS_CHAPTERS_GET = Endpoint(
     "GET",
     "/api/v1/videos/{id}/chapters",
     "json",
-    model=m.VideoChapters,
+    model="VideoChapters",
     since="6.0",
     name="videos.chapters.get",
 )
@@ -957,7 +957,7 @@ _VIDEOS_EMBED_PRIVACY_GET = Endpoint(
     "GET",
     "/api/v1/videos/{id}/embed-privacy",
     "json",
-    model=m.VideosEmbedPrivacyGetResponse,
+    model="VideosEmbedPrivacyGetResponse",
     since="8.1",
     name="videos.embed_privacy.get",
 )
@@ -973,7 +973,7 @@ _VIDEOS_EMBED_PRIVACY_CHECK_DOMAIN = Endpoint(
     "GET",
     "/api/v1/videos/{id}/embed-privacy/allowed",
     "json",
-    model=m.VideosEmbedPrivacyCheckDomainResponse,
+    model="VideosEmbedPrivacyCheckDomainResponse",
     since="8.1",
     name="videos.embed_privacy.check_domain",
 )
@@ -981,7 +981,7 @@ _VIDEOS_PASSWORDS_LIST = Endpoint(
     "GET",
     "/api/v1/videos/{id}/passwords",
     "json",
-    page_item=m.VideoPassword,
+    page_item="VideoPassword",
     since="6.0",
     name="videos.passwords.list",
 )
@@ -1012,14 +1012,14 @@ _VIDEO_CHANNELS_LIST = Endpoint(
     "GET",
     "/api/v1/video-channels",
     "json",
-    page_item=m.VideoChannelsListItem,
+    page_item="VideoChannelsListItem",
     name="video_channels.list",
 )
 _VIDEO_CHANNELS_CREATE = Endpoint(
     "POST",
     "/api/v1/video-channels",
     "json",
-    model=m.VideoChannelsCreateResponse,
+    model="VideoChannelsCreateResponse",
     body="json",
     name="video_channels.create",
 )
@@ -1027,7 +1027,7 @@ _VIDEO_CHANNELS_GET = Endpoint(
     "GET",
     "/api/v1/video-channels/{channelHandle}",
     "json",
-    model=m.VideoChannel,
+    model="VideoChannel",
     name="video_channels.get",
 )
 _VIDEO_CHANNELS_UPDATE = Endpoint(
@@ -1044,7 +1044,7 @@ _VIDEO_CHANNELS_LIST_VIDEOS = Endpoint(
     "GET",
     "/api/v1/video-channels/{channelHandle}/videos",
     "json",
-    page_item=m.Video,
+    page_item="Video",
     since_args=(("autoTagOneOf", "6.2"), ("hasWebVideoFiles", "6.0"), ("stateOneOf", "8.2")),
     name="video_channels.list_videos",
 )
@@ -1052,7 +1052,7 @@ _VIDEO_CHANNELS_LIST_ACTIVITIES = Endpoint(
     "GET",
     "/api/v1/video-channels/{channelHandle}/activities",
     "json",
-    page_item=m.VideoChannelsListActivitiesItem,
+    page_item="VideoChannelsListActivitiesItem",
     since="8.0",
     name="video_channels.list_activities",
 )
@@ -1060,7 +1060,7 @@ _VIDEO_CHANNELS_LIST_PLAYLISTS = Endpoint(
     "GET",
     "/api/v1/video-channels/{channelHandle}/video-playlists",
     "json",
-    page_item=m.VideoPlaylist,
+    page_item="VideoPlaylist",
     name="video_channels.list_playlists",
 )
 _VIDEO_CHANNELS_REORDER_PLAYLISTS = Endpoint(
@@ -1075,14 +1075,14 @@ _VIDEO_CHANNELS_LIST_FOLLOWERS = Endpoint(
     "GET",
     "/api/v1/video-channels/{channelHandle}/followers",
     "json",
-    page_item=m.Follow,
+    page_item="Follow",
     name="video_channels.list_followers",
 )
 _VIDEO_CHANNELS_SET_AVATAR = Endpoint(
     "POST",
     "/api/v1/video-channels/{channelHandle}/avatar/pick",
     "json",
-    model=m.VideoChannelsSetAvatarResponse,
+    model="VideoChannelsSetAvatarResponse",
     body="multipart",
     files=frozenset(["avatarfile"]),
     name="video_channels.set_avatar",
@@ -1097,7 +1097,7 @@ _VIDEO_CHANNELS_SET_BANNER = Endpoint(
     "POST",
     "/api/v1/video-channels/{channelHandle}/banner/pick",
     "json",
-    model=m.VideoChannelsSetBannerResponse,
+    model="VideoChannelsSetBannerResponse",
     body="multipart",
     files=frozenset(["bannerfile"]),
     name="video_channels.set_banner",
@@ -1119,7 +1119,7 @@ _CHANNEL_SYNCS_CREATE = Endpoint(
     "POST",
     "/api/v1/video-channel-syncs",
     "json",
-    model=m.ChannelSyncsCreateResponse,
+    model="ChannelSyncsCreateResponse",
     body="json",
     name="channel_syncs.create",
 )
@@ -1137,7 +1137,7 @@ _PLAYER_SETTINGS_GET_VIDEO = Endpoint(
     "GET",
     "/api/v1/player-settings/videos/{id}",
     "json",
-    model=m.PlayerVideoSettings,
+    model="PlayerVideoSettings",
     since="8.0",
     name="player_settings.get_video",
 )
@@ -1145,7 +1145,7 @@ _PLAYER_SETTINGS_UPDATE_VIDEO = Endpoint(
     "PUT",
     "/api/v1/player-settings/videos/{id}",
     "json",
-    model=m.PlayerVideoSettings,
+    model="PlayerVideoSettings",
     body="json",
     since="8.0",
     name="player_settings.update_video",
@@ -1154,7 +1154,7 @@ _PLAYER_SETTINGS_GET_CHANNEL = Endpoint(
     "GET",
     "/api/v1/player-settings/video-channels/{channelHandle}",
     "json",
-    model=m.PlayerChannelSettings,
+    model="PlayerChannelSettings",
     since="8.0",
     name="player_settings.get_channel",
 )
@@ -1162,7 +1162,7 @@ _PLAYER_SETTINGS_UPDATE_CHANNEL = Endpoint(
     "PUT",
     "/api/v1/player-settings/video-channels/{channelHandle}",
     "json",
-    model=m.PlayerChannelSettings,
+    model="PlayerChannelSettings",
     body="json",
     since="8.0",
     name="player_settings.update_channel",
@@ -1175,13 +1175,13 @@ _VIDEO_PLAYLISTS_LIST_PRIVACIES = Endpoint(
     name="video_playlists.list_privacies",
 )
 _VIDEO_PLAYLISTS_LIST = Endpoint(
-    "GET", "/api/v1/video-playlists", "json", page_item=m.VideoPlaylist, name="video_playlists.list"
+    "GET", "/api/v1/video-playlists", "json", page_item="VideoPlaylist", name="video_playlists.list"
 )
 _VIDEO_PLAYLISTS_CREATE = Endpoint(
     "POST",
     "/api/v1/video-playlists",
     "json",
-    model=m.VideoPlaylistsCreateResponse,
+    model="VideoPlaylistsCreateResponse",
     body="multipart",
     files=frozenset(["thumbnailfile"]),
     name="video_playlists.create",
@@ -1190,7 +1190,7 @@ _VIDEO_PLAYLISTS_GET = Endpoint(
     "GET",
     "/api/v1/video-playlists/{playlistId}",
     "json",
-    model=m.VideoPlaylist,
+    model="VideoPlaylist",
     name="video_playlists.get",
 )
 _VIDEO_PLAYLISTS_UPDATE = Endpoint(
@@ -1208,14 +1208,14 @@ _VIDEO_PLAYLISTS_ELEMENTS_LIST = Endpoint(
     "GET",
     "/api/v1/video-playlists/{playlistId}/videos",
     "json",
-    page_item=m.VideoPlaylistsElementsListItem,
+    page_item="VideoPlaylistsElementsListItem",
     name="video_playlists.elements.list",
 )
 _VIDEO_PLAYLISTS_ELEMENTS_CREATE = Endpoint(
     "POST",
     "/api/v1/video-playlists/{playlistId}/videos",
     "json",
-    model=m.VideoPlaylistsElementsCreateResponse,
+    model="VideoPlaylistsElementsCreateResponse",
     body="json",
     name="video_playlists.elements.create",
 )
@@ -1250,7 +1250,7 @@ _ACCOUNTS_LIST_PLAYLISTS = Endpoint(
     "GET",
     "/api/v1/accounts/{name}/video-playlists",
     "json",
-    page_item=m.VideoPlaylist,
+    page_item="VideoPlaylist",
     since_args=(("channelNameOneOf", "8.0"), ("includeCollaborations", "8.0")),
     name="accounts.list_playlists",
 )
@@ -1258,7 +1258,7 @@ _ACCOUNTS_LIST_CHANNELS = Endpoint(
     "GET",
     "/api/v1/accounts/{name}/video-channels",
     "json",
-    page_item=m.AccountsListChannelsItem,
+    page_item="AccountsListChannelsItem",
     since_args=(("includeCollaborations", "8.0"),),
     name="accounts.list_channels",
 )
@@ -1266,7 +1266,7 @@ _CHANNEL_SYNCS_LIST = Endpoint(
     "GET",
     "/api/v1/accounts/{name}/video-channel-syncs",
     "json",
-    page_item=m.VideoChannelSync,
+    page_item="VideoChannelSync",
     since_args=(("includeCollaborations", "8.0"),),
     name="channel_syncs.list",
 )
@@ -1274,21 +1274,21 @@ _ACCOUNTS_LIST_RATINGS = Endpoint(
     "GET",
     "/api/v1/accounts/{name}/ratings",
     "json",
-    page_item=m.VideoRating,
+    page_item="VideoRating",
     name="accounts.list_ratings",
 )
 _VIDEOS_COMMENTS_LIST_THREADS = Endpoint(
     "GET",
     "/api/v1/videos/{id}/comment-threads",
     "json",
-    page_item=m.VideoComment,
+    page_item="VideoComment",
     name="videos.comments.list_threads",
 )
 _VIDEOS_COMMENTS_CREATE_THREAD = Endpoint(
     "POST",
     "/api/v1/videos/{id}/comment-threads",
     "json",
-    model=m.CommentThreadPostResponse,
+    model="CommentThreadPostResponse",
     body="json",
     name="videos.comments.create_thread",
 )
@@ -1296,14 +1296,14 @@ _VIDEOS_COMMENTS_GET_THREAD = Endpoint(
     "GET",
     "/api/v1/videos/{id}/comment-threads/{threadId}",
     "json",
-    model=m.VideoCommentThreadTree,
+    model="VideoCommentThreadTree",
     name="videos.comments.get_thread",
 )
 _VIDEOS_COMMENTS_LIST_REPLIES = Endpoint(
     "GET",
     "/api/v1/videos/{id}/comments/{commentId}/replies",
     "json",
-    page_item=m.VideoCommentThreadTree,
+    page_item="VideoCommentThreadTree",
     since="8.3",
     name="videos.comments.list_replies",
 )
@@ -1311,7 +1311,7 @@ _VIDEOS_COMMENTS_LIST = Endpoint(
     "GET",
     "/api/v1/videos/comments",
     "json",
-    model=m.VideosCommentsListResponse,
+    model="VideosCommentsListResponse",
     since_args=(("autoTagOneOf", "6.2"), ("includeMuted", "8.2")),
     name="videos.comments.list",
 )
@@ -1319,7 +1319,7 @@ _VIDEOS_COMMENTS_REPLY = Endpoint(
     "POST",
     "/api/v1/videos/{id}/comments/{commentId}",
     "json",
-    model=m.CommentThreadPostResponse,
+    model="CommentThreadPostResponse",
     body="json",
     name="videos.comments.reply",
 )
@@ -1355,7 +1355,7 @@ _SEARCH_VIDEOS = Endpoint(
     "GET",
     "/api/v1/search/videos",
     "json",
-    page_item=m.Video,
+    page_item="Video",
     since_args=(("autoTagOneOf", "6.2"), ("hasWebVideoFiles", "6.0"), ("stateOneOf", "8.2")),
     name="search.videos",
 )
@@ -1363,24 +1363,24 @@ _SEARCH_CHANNELS = Endpoint(
     "GET",
     "/api/v1/search/video-channels",
     "json",
-    page_item=m.SearchChannelsItem,
+    page_item="SearchChannelsItem",
     name="search.channels",
 )
 _SEARCH_PLAYLISTS = Endpoint(
     "GET",
     "/api/v1/search/video-playlists",
     "json",
-    page_item=m.VideoPlaylist,
+    page_item="VideoPlaylist",
     name="search.playlists",
 )
 _BLOCKLIST_GET_STATUS = Endpoint(
-    "GET", "/api/v1/blocklist/status", "json", model=m.BlockStatus, name="blocklist.get_status"
+    "GET", "/api/v1/blocklist/status", "json", model="BlockStatus", name="blocklist.get_status"
 )
 _ME_BLOCKLIST_LIST_ACCOUNTS = Endpoint(
     "GET",
     "/api/v1/users/me/blocklist/accounts",
     "json",
-    page_item=m.AccountBlock,
+    page_item="AccountBlock",
     name="me.blocklist.list_accounts",
 )
 _ME_BLOCKLIST_BLOCK_ACCOUNT = Endpoint(
@@ -1400,7 +1400,7 @@ _ME_BLOCKLIST_LIST_SERVERS = Endpoint(
     "GET",
     "/api/v1/users/me/blocklist/servers",
     "json",
-    page_item=m.ServerBlock,
+    page_item="ServerBlock",
     name="me.blocklist.list_servers",
 )
 _ME_BLOCKLIST_BLOCK_SERVER = Endpoint(
@@ -1420,7 +1420,7 @@ _BLOCKLIST_LIST_ACCOUNTS = Endpoint(
     "GET",
     "/api/v1/server/blocklist/accounts",
     "json",
-    page_item=m.AccountBlock,
+    page_item="AccountBlock",
     name="blocklist.list_accounts",
 )
 _BLOCKLIST_BLOCK_ACCOUNT = Endpoint(
@@ -1436,7 +1436,7 @@ _BLOCKLIST_LIST_SERVERS = Endpoint(
     "GET",
     "/api/v1/server/blocklist/servers",
     "json",
-    page_item=m.ServerBlock,
+    page_item="ServerBlock",
     name="blocklist.list_servers",
 )
 _BLOCKLIST_BLOCK_SERVER = Endpoint(
@@ -1449,7 +1449,7 @@ _BLOCKLIST_SUBSCRIPTIONS_LIST = Endpoint(
     "GET",
     "/api/v1/server/blocklist/subscriptions",
     "json",
-    page_item=m.BlocklistSubscription,
+    page_item="BlocklistSubscription",
     since="8.3",
     name="blocklist.subscriptions.list",
 )
@@ -1457,7 +1457,7 @@ _BLOCKLIST_SUBSCRIPTIONS_CREATE = Endpoint(
     "POST",
     "/api/v1/server/blocklist/subscriptions",
     "json",
-    model=m.BlocklistSubscription,
+    model="BlocklistSubscription",
     body="json",
     since="8.3",
     name="blocklist.subscriptions.create",
@@ -1473,7 +1473,7 @@ _BLOCKLIST_GET_PUBLIC_LOG = Endpoint(
     "GET",
     "/api/v1/server/blocklist/public-log",
     "json",
-    model=m.AutoMuteList,
+    model="AutoMuteList",
     since="8.3",
     name="blocklist.get_public_log",
 )
@@ -1488,7 +1488,7 @@ _SERVER_REDUNDANCY_LIST = Endpoint(
     "GET",
     "/api/v1/server/redundancy/videos",
     "json",
-    page_item=m.VideoRedundancy,
+    page_item="VideoRedundancy",
     name="server.redundancy.list",
 )
 _SERVER_REDUNDANCY_MIRROR_VIDEO = Endpoint(
@@ -1505,13 +1505,13 @@ _SERVER_REDUNDANCY_DELETE = Endpoint(
     name="server.redundancy.delete",
 )
 _SERVER_GET_STATS = Endpoint(
-    "GET", "/api/v1/server/stats", "json", model=m.ServerStats, name="server.get_stats"
+    "GET", "/api/v1/server/stats", "json", model="ServerStats", name="server.get_stats"
 )
 _SERVER_CONTACT = Endpoint(
     "POST", "/api/v1/server/contact", "none", body="json", name="server.contact"
 )
 _SERVER_GET_DEBUG = Endpoint(
-    "GET", "/api/v1/server/debug", "json", model=m.ServerGetDebugResponse, name="server.get_debug"
+    "GET", "/api/v1/server/debug", "json", model="ServerGetDebugResponse", name="server.get_debug"
 )
 _SERVER_RUN_DEBUG_COMMAND = Endpoint(
     "POST", "/api/v1/server/debug/run-command", "none", body="json", name="server.run_debug_command"
@@ -1529,9 +1529,9 @@ _SERVER_LOGS_LIST_AUDIT = Endpoint(
     model=tuple[dict[str, Any], ...],
     name="server.logs.list_audit",
 )
-_PLUGINS_LIST = Endpoint("GET", "/api/v1/plugins", "json", page_item=m.Plugin, name="plugins.list")
+_PLUGINS_LIST = Endpoint("GET", "/api/v1/plugins", "json", page_item="Plugin", name="plugins.list")
 _PLUGINS_LIST_AVAILABLE = Endpoint(
-    "GET", "/api/v1/plugins/available", "json", page_item=m.Plugin, name="plugins.list_available"
+    "GET", "/api/v1/plugins/available", "json", page_item="Plugin", name="plugins.list_available"
 )
 _PLUGINS_INSTALL = Endpoint(
     "POST", "/api/v1/plugins/install", "none", body="json", name="plugins.install"
@@ -1543,7 +1543,7 @@ _PLUGINS_UNINSTALL = Endpoint(
     "POST", "/api/v1/plugins/uninstall", "none", body="json", name="plugins.uninstall"
 )
 _PLUGINS_GET = Endpoint(
-    "GET", "/api/v1/plugins/{npmName}", "json", model=m.Plugin, name="plugins.get"
+    "GET", "/api/v1/plugins/{npmName}", "json", model="Plugin", name="plugins.get"
 )
 _PLUGINS_UPDATE_SETTINGS = Endpoint(
     "PUT", "/api/v1/plugins/{npmName}/settings", "none", body="json", name="plugins.update_settings"
@@ -1585,14 +1585,14 @@ _RUNNERS_REGISTRATION_TOKENS_LIST = Endpoint(
     "GET",
     "/api/v1/runners/registration-tokens",
     "json",
-    page_item=m.RunnerRegistrationToken,
+    page_item="RunnerRegistrationToken",
     name="runners.registration_tokens.list",
 )
 _RUNNERS_REGISTER = Endpoint(
     "POST",
     "/api/v1/runners/register",
     "json",
-    model=m.RunnersRegisterResponse,
+    model="RunnersRegisterResponse",
     body="json",
     name="runners.register",
 )
@@ -1602,12 +1602,12 @@ _RUNNERS_UNREGISTER = Endpoint(
 _RUNNERS_DELETE = Endpoint(
     "DELETE", "/api/v1/runners/{runnerId}", "none", body="json", name="runners.delete"
 )
-_RUNNERS_LIST = Endpoint("GET", "/api/v1/runners", "json", page_item=m.Runner, name="runners.list")
+_RUNNERS_LIST = Endpoint("GET", "/api/v1/runners", "json", page_item="Runner", name="runners.list")
 _RUNNERS_JOBS_REQUEST = Endpoint(
     "POST",
     "/api/v1/runners/jobs/request",
     "json",
-    model=m.RunnersJobsRequestResponse,
+    model="RunnersJobsRequestResponse",
     body="json",
     name="runners.jobs.request",
 )
@@ -1615,7 +1615,7 @@ _RUNNERS_JOBS_ACCEPT = Endpoint(
     "POST",
     "/api/v1/runners/jobs/{jobUUID}/accept",
     "json",
-    model=m.RunnersJobsAcceptResponse,
+    model="RunnersJobsAcceptResponse",
     body="json",
     name="runners.jobs.accept",
 )
@@ -1686,13 +1686,13 @@ _RUNNERS_JOBS_DELETE = Endpoint(
     "DELETE", "/api/v1/runners/jobs/{jobUUID}", "none", name="runners.jobs.delete"
 )
 _RUNNERS_JOBS_LIST = Endpoint(
-    "GET", "/api/v1/runners/jobs", "json", page_item=m.RunnerJobAdmin, name="runners.jobs.list"
+    "GET", "/api/v1/runners/jobs", "json", page_item="RunnerJobAdmin", name="runners.jobs.list"
 )
 _AUTOMATIC_TAGS_GET_ACCOUNT_COMMENT_POLICIES = Endpoint(
     "GET",
     "/api/v1/automatic-tags/policies/accounts/{accountName}/comments",
     "json",
-    model=m.CommentAutoTagPolicies,
+    model="CommentAutoTagPolicies",
     since="6.2",
     name="automatic_tags.get_account_comment_policies",
 )
@@ -1708,7 +1708,7 @@ _AUTOMATIC_TAGS_GET_ACCOUNT_AVAILABLE = Endpoint(
     "GET",
     "/api/v1/automatic-tags/accounts/{accountName}/available",
     "json",
-    model=m.AutomaticTagAvailable,
+    model="AutomaticTagAvailable",
     since="6.2",
     name="automatic_tags.get_account_available",
 )
@@ -1716,7 +1716,7 @@ _AUTOMATIC_TAGS_GET_SERVER_AVAILABLE = Endpoint(
     "GET",
     "/api/v1/automatic-tags/server/available",
     "json",
-    model=m.AutomaticTagAvailable,
+    model="AutomaticTagAvailable",
     since="6.2",
     name="automatic_tags.get_server_available",
 )
@@ -1724,7 +1724,7 @@ _AUTOMATIC_TAGS_GET_SERVER_VIDEO_POLICIES = Endpoint(
     "GET",
     "/api/v1/automatic-tags/policies/server/videos",
     "json",
-    model=m.VideoAutoTagPolicies,
+    model="VideoAutoTagPolicies",
     since="8.3",
     name="automatic_tags.get_server_video_policies",
 )
@@ -1740,7 +1740,7 @@ _WATCHED_WORDS_LIST_ACCOUNT_LISTS = Endpoint(
     "GET",
     "/api/v1/watched-words/accounts/{accountName}/lists",
     "json",
-    model=m.WatchedWordsListAccountListsResponse,
+    model="WatchedWordsListAccountListsResponse",
     since="6.2",
     name="watched_words.list_account_lists",
 )
@@ -1748,7 +1748,7 @@ _WATCHED_WORDS_CREATE_ACCOUNT_LIST = Endpoint(
     "POST",
     "/api/v1/watched-words/accounts/{accountName}/lists",
     "json",
-    model=m.WatchedWordsCreateAccountListResponse,
+    model="WatchedWordsCreateAccountListResponse",
     body="json",
     since="6.2",
     name="watched_words.create_account_list",
@@ -1772,7 +1772,7 @@ _WATCHED_WORDS_LIST_SERVER_LISTS = Endpoint(
     "GET",
     "/api/v1/watched-words/server/lists",
     "json",
-    model=m.WatchedWordsListServerListsResponse,
+    model="WatchedWordsListServerListsResponse",
     since="6.2",
     name="watched_words.list_server_lists",
 )
@@ -1780,7 +1780,7 @@ _WATCHED_WORDS_CREATE_SERVER_LIST = Endpoint(
     "POST",
     "/api/v1/watched-words/server/lists",
     "json",
-    model=m.WatchedWordsCreateServerListResponse,
+    model="WatchedWordsCreateServerListResponse",
     body="json",
     since="6.2",
     name="watched_words.create_server_list",
@@ -1804,7 +1804,7 @@ _WATCHED_WORDS_LIST_ACCOUNT_SUBSCRIPTIONS = Endpoint(
     "GET",
     "/api/v1/watched-words/accounts/{accountName}/subscriptions",
     "json",
-    page_item=m.WatchedWordsSubscription,
+    page_item="WatchedWordsSubscription",
     since="8.3",
     name="watched_words.list_account_subscriptions",
 )
@@ -1812,7 +1812,7 @@ _WATCHED_WORDS_CREATE_ACCOUNT_SUBSCRIPTION = Endpoint(
     "POST",
     "/api/v1/watched-words/accounts/{accountName}/subscriptions",
     "json",
-    model=m.WatchedWordsSubscription,
+    model="WatchedWordsSubscription",
     body="json",
     since="8.3",
     name="watched_words.create_account_subscription",
@@ -1828,7 +1828,7 @@ _WATCHED_WORDS_LIST_SERVER_SUBSCRIPTIONS = Endpoint(
     "GET",
     "/api/v1/watched-words/server/subscriptions",
     "json",
-    page_item=m.WatchedWordsSubscription,
+    page_item="WatchedWordsSubscription",
     since="8.3",
     name="watched_words.list_server_subscriptions",
 )
@@ -1836,7 +1836,7 @@ _WATCHED_WORDS_CREATE_SERVER_SUBSCRIPTION = Endpoint(
     "POST",
     "/api/v1/watched-words/server/subscriptions",
     "json",
-    model=m.WatchedWordsSubscription,
+    model="WatchedWordsSubscription",
     body="json",
     since="8.3",
     name="watched_words.create_server_subscription",
@@ -1868,7 +1868,7 @@ _VIDEO_CHANNELS_COLLABORATORS_LIST = Endpoint(
     "GET",
     "/api/v1/video-channels/{channelHandle}/collaborators",
     "json",
-    model=m.VideoChannelsCollaboratorsListResponse,
+    model="VideoChannelsCollaboratorsListResponse",
     since="8.0",
     name="video_channels.collaborators.list",
 )
@@ -1876,7 +1876,7 @@ _VIDEO_CHANNELS_COLLABORATORS_INVITE = Endpoint(
     "POST",
     "/api/v1/video-channels/{channelHandle}/collaborators/invite",
     "json",
-    model=m.VideoChannelsCollaboratorsInviteResponse,
+    model="VideoChannelsCollaboratorsInviteResponse",
     body="json",
     since="8.0",
     name="video_channels.collaborators.invite",

@@ -70,11 +70,17 @@ def render_models(builder: Builder, head: str) -> str:
         "from __future__ import annotations",
         "",
         "from datetime import datetime",
-        "from typing import Any",
-        "",
-        "import attrs",
+        "from typing import TYPE_CHECKING, Any",
         "",
         "from .._convert import WIRE, OpenIntEnum, OpenIntFlag, OpenStrEnum",
+        "",
+        "if TYPE_CHECKING:",
+        "    import attrs",
+        "else:",
+        "    # Each model becomes an attrs class when first used (see _deferred).",
+        "    from .._deferred import DeferredAttrs",
+        "",
+        "    attrs = DeferredAttrs(globals())",
         "",
     ]
     names = sorted([*tb.enums, *tb.classes])
@@ -85,6 +91,24 @@ def render_models(builder: Builder, head: str) -> str:
         out.extend(["", "", *_render_enum(tb.enums[name])])
     for name in sorted(tb.classes):
         out.extend(["", "", *_render_class(tb.classes[name])])
+    out.extend(["", ""])
+    out.append("#: The models each model's fields name, built along with it.")
+    out.append("_USES: dict[str, tuple[str, ...]] = {")
+    for name in sorted(tb.classes):
+        used = sorted(
+            {
+                word
+                for f in tb.classes[name].fields
+                for word in re.findall(r"\b[A-Z][A-Za-z0-9]*\b", f.type)
+                if word in tb.classes and word != name
+            }
+        )
+        if used:
+            out.append(f"    {name!r}: {tuple(used)!r},")
+    out.append("}")
+    out.append("")
+    out.append("if not TYPE_CHECKING:")
+    out.append("    __getattr__ = attrs.finish(_USES)")
     return "\n".join(out) + "\n"
 
 
@@ -195,11 +219,12 @@ def _render_endpoint(method: MethodDef, models: list[str]) -> str:
         model = _qualify(str(method.model), models)
     kw = []
     if model is not None:
-        kw.append(f"model={_runtime_type(model)}")
+        kw.append(f"model={_lazy_type(_runtime_type(model))}")
     if method.body_kind:
         kw.append(f"body={method.body_kind!r}")
     if method.page_item is not None:
-        kw.append(f"page_item={_runtime_type(_qualify(method.page_item, models))}")
+        page_item = _runtime_type(_qualify(method.page_item, models))
+        kw.append(f"page_item={_lazy_type(page_item)}")
     files = sorted(a.wire for a in method.body_args if a.is_file)
     if files:
         kw.append(f"files=frozenset({files!r})")
@@ -214,6 +239,13 @@ def _render_endpoint(method: MethodDef, models: list[str]) -> str:
         kw.append(f"since_args={tuple(newer)!r}")
     kw.append(f"name={method.resource + '.' + method.name!r}")
     return f"{_const(method)} = Endpoint({', '.join(args + kw)})"
+
+
+def _lazy_type(t: str) -> str:
+    """A model by name (``"Video"``), looked up when first called, so that importing the
+    resources builds no model; other type expressions as they are."""
+    bare = re.fullmatch(r"m\.([A-Za-z0-9_]+)", t)
+    return repr(bare.group(1)) if bare else t
 
 
 def _runtime_type(t: str) -> str:
