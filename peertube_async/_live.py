@@ -570,6 +570,17 @@ def notification_stream(
         found.sort(key=lambda n: n.id)
         return found
 
+    async def catch_up(seen: _Seen) -> list[Any] | None:
+        """:func:`missed`, or None when the API fails for now: the connection is then
+        dropped and made again later, and the catch-up with it."""
+        try:
+            return await missed(seen)
+        except PeerTubeError as exc:
+            if not _transient(exc):
+                raise
+            logger.info("catching up notifications of %s failed: %s", common.origin, exc)
+            return None
+
     def fresh(seen: _Seen, payload: Any) -> Any:
         if not isinstance(payload, dict) or type(payload.get("id")) is not int:
             logger.warning("ignoring a pushed notification without an id")
@@ -642,10 +653,11 @@ def notification_stream(
             try:
                 # What happened while no socket listened: before the first connection,
                 # since the start; after a drop, since the last one seen.
-                for item in await missed(seen):
+                caught_up = await catch_up(seen)
+                for item in caught_up or ():
                     if seen.add(item.id):
                         yield item
-                while True:
+                while caught_up is not None:
                     event = await inbox.get()
                     if event is _CLOSED:
                         break
@@ -654,7 +666,8 @@ def notification_stream(
                         yield item
                     if inbox.overflowed:
                         inbox.overflowed = False
-                        for item in await missed(seen):
+                        caught_up = await catch_up(seen)
+                        for item in caught_up or ():
                             if seen.add(item.id):
                                 yield item
             finally:
@@ -774,13 +787,21 @@ def live_video_stream(
             opened = clock()
             try:
                 await sock.emit("subscribe", {"videoId": video_id})
+                reading = True
                 if stream.connections:
                     # After a drop: what changed while nobody listened.
-                    _, new_state, new_viewers = await fetch_video()
-                    for change in changes(new_state, new_viewers):
-                        yield change
+                    try:
+                        _, new_state, new_viewers = await fetch_video()
+                    except PeerTubeError as exc:
+                        if not _transient(exc):
+                            raise
+                        logger.info("reading a live video of %s failed: %s", common.origin, exc)
+                        reading = False
+                    else:
+                        for change in changes(new_state, new_viewers):
+                            yield change
                 stream.connections += 1
-                while True:
+                while reading:
                     item = await inbox.get()
                     if item is _CLOSED:
                         break

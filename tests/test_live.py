@@ -23,7 +23,7 @@ from peertube_async import (
     Scheduler,
 )
 from peertube_async.models import Notification, UserNotificationType, VideoState
-from peertube_async.testing import FakeInstance
+from peertube_async.testing import Answer, FakeInstance, HostileServer, ReceivedRequest
 
 USERS = {"alice": "alice-password", "bob": "bob-password"}
 #: Video 3 is bob's (videos go in turn to root, alice and bob).
@@ -189,6 +189,10 @@ async def test_reconnects_with_a_refreshed_token(
     async with alice, bob:
         collector = Collector(bob.me.notifications.stream(reconnect=FAST))
         await until(lambda: fake.sockets.listeners() == 1)
+        # The stream's first catch-up went out with the token still good (a call made
+        # with the expired one would have refreshed it through the API instead).
+        await until(lambda: fake.stats.routes["GET /api/v1/users/me/notifications"] == 2)
+        await asyncio.sleep(0.05)
         old = bob.tokens
         assert old is not None
         # The server ends the token's life; the client does not know yet.
@@ -469,3 +473,22 @@ async def test_closing_a_stream_leaves_no_task_or_socket_behind() -> None:
             await until(lambda: fake.sockets.live_listeners == 0)
     await asyncio.sleep(0.05)
     assert asyncio.all_tasks() - before == set()
+
+
+async def test_an_answer_that_is_not_socketio_means_polling() -> None:
+    """An instance whose /socket.io/ answers something else (a proxy's page, say)."""
+    page = {"total": 0, "data": []}
+
+    def answer(request: ReceivedRequest) -> Answer:
+        if request.path.startswith("/socket.io"):
+            return Answer.text("<html>not here</html>")
+        return Answer.json(page)
+
+    async with HostileServer(answer) as server, PeerTube(server.url, token="t0ken") as pt:
+        collector = Collector(pt.me.notifications.stream(poll_interval=0.05))
+        await until(lambda: collector.stream.transport == "polling")
+        sockets = [r for r in server.requests if r.path.startswith("/socket.io")]
+        await until(lambda: len(server.requests) >= len(sockets) + 3)
+        await collector.stop()
+    assert len(sockets) == 1  # asked once, then never again
+    assert all("t0ken" not in r.target for r in server.requests if r.path.startswith("/api"))

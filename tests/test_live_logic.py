@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from peertube_async import AuthError, Reconnect
+from peertube_async import AuthError, ConnectError, Reconnect
 from peertube_async import _live as live
 
 
@@ -405,3 +405,30 @@ async def test_handlers_dispatch_by_type_and_survive_failures(
     strict.on(None, everything)
     with pytest.raises(ValueError, match="boom"):
         await strict.dispatch(Event(1))
+
+
+async def test_an_api_failure_while_catching_up_is_a_reconnection_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module = FakeSocketIO(["ok", "ok"])
+    monkeypatch.setattr(live, "_load_socketio", lambda: module)
+    clock, server = FakeClock(), Server()
+    failures = [ConnectError("connection reset", method="GET", url="/api/v1/x")]
+    fetch = server.fetch_unread
+
+    async def flaky_fetch(start: int, count: int) -> list[Item]:
+        if failures:
+            raise failures.pop()
+        return await fetch(start, count)
+
+    monkeypatch.setattr(server, "fetch_unread", flaky_fetch)
+    server.add(1)
+    stream = make_stream(module, server, clock)  # starts after 1
+    pending = asyncio.ensure_future(stream.__anext__())
+    await settle()
+    # The first catch-up failed: that connection was closed, a new one made later.
+    assert len(module.clients) == 2 and clock.sleeps == [0.5]
+    assert not module.clients[0].connected and module.current.connected
+    module.current.push("new-notification", server.add(2))
+    assert (await asyncio.wait_for(pending, 5)).id == 2
+    await stream.aclose()

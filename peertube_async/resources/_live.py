@@ -11,7 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from .._generated import models as m
-from .._generated.resources import MeNotificationsResource, MeResource, VideosLiveResource
+from .._generated.resources import (
+    MeNotificationsResource,
+    MeResource,
+    VideosLiveResource,
+    VideosResource,
+)
 from .._live import (
     EventStream,
     LiveVideoEvent,
@@ -145,12 +150,10 @@ class VideosLive(VideosLiveResource):
         the state change that follows it).
         """
         common = _common(self._caller, mode, poll_interval, reconnect, timeout)
-        caller = self._caller
+        videos = VideosResource(self._caller)
 
         async def fetch_video() -> tuple[int, Any, int]:
-            from .._generated.resources import VideosResource
-
-            details = await VideosResource(caller).get(video)
+            details = await videos.get(video)
             state = details.state.id if details.state is not None else None
             return details.id, state, details.viewers
 
