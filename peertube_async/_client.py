@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from ._generated.resources import APIResources as _Resources
-    from .resources import Videos
+    from .resources import Me, Videos
 else:
     # The resources (thousands of generated lines, and the models they return) are
     # imported and bound when the first of them is used: see PeerTube.__getattr__.
@@ -99,6 +99,7 @@ class PeerTube(_Resources):
     """
 
     videos: Videos
+    me: Me
 
     def __init__(
         self,
@@ -168,12 +169,13 @@ class PeerTube(_Resources):
 
     def _bind_resources_now(self) -> None:
         from ._generated.resources import APIResources
-        from .resources import Videos
+        from .resources import Me, Videos
 
         caller = self.__dict__["_caller"]
         APIResources._bind_resources(self, caller)
         # Hand-written extensions of generated resources.
         self.videos = Videos(caller)
+        self.me = Me(caller)
 
     if not TYPE_CHECKING:  # type checkers see the resources as declared attributes
 

@@ -129,6 +129,12 @@ class Transport:
         self.max_body_size = max_body_size
 
     @property
+    def user_agent(self) -> str | None:
+        """The ``User-Agent`` the client sends (other connections to the instance, such as
+        its Socket.IO endpoint, send it too)."""
+        return self._user_agent
+
+    @property
     def session(self) -> aiohttp.ClientSession:
         """The session in use, created on first use when none was injected."""
         if self._session is None:

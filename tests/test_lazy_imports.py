@@ -127,3 +127,29 @@ def test_a_model_built_on_first_use_is_a_complete_attrs_class() -> None:
     assert "VideoDetails" in dir(public_models)
     with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
         _ = public_models.Nope  # type: ignore[attr-defined]
+
+
+def test_the_socket_client_is_imported_only_when_a_stream_starts() -> None:
+    statement = (
+        "from peertube_async import PeerTube, Handlers, LiveVideoEvent\n"
+        "pt = PeerTube('http://127.0.0.1:9')\n"
+        "stream = pt.me.notifications.stream()\n"
+        "events = pt.videos.live.events(1)\n"
+        "import sys\n"
+        "assert 'socketio' not in sys.modules and 'engineio' not in sys.modules\n"
+        "assert 'peertube_async._live' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", statement], check=True, timeout=60)
+    assert "peertube_async._live" not in loaded_after_live("from peertube_async import PeerTube")
+
+
+def loaded_after_live(statement: str) -> set[str]:
+    """Which of the live-event modules a fresh interpreter has loaded after ``statement``."""
+    code = (
+        f"{statement}\nimport json, sys\n"
+        "print(json.dumps([m for m in ('peertube_async._live', 'socketio') if m in sys.modules]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    return set(json.loads(done.stdout))

@@ -72,6 +72,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Sign in to URL as USER and store the sign-in for later commands.",
     ),
     "logout": ("._accounts:logout", "Revoke the account's sign-in on the instance and forget it."),
+    "notifications": (
+        "._notifications:notifications",
+        "Show the account's notifications; --follow prints new ones as they arrive.",
+    ),
     "plugins": ("._admin:plugins", "Manage the instance's plugins and themes (administrators)."),
     "redundancy": (
         "._admin:redundancy",

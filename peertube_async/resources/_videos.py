@@ -45,8 +45,10 @@ from .._errors import (
 from .._files import Progress, save_to_file
 from .._generated.models import VideoDetails
 from .._generated.resources import VideosResource
+from .._pipeline import Caller
 from .._ratelimit import RateLimitHeaders
 from .._scheduler import Priority
+from ._live import VideosLive
 
 __all__ = ["DownloadError", "UploadError", "UploadOutcomeUnknown", "UploadState", "Videos"]
 
@@ -166,7 +168,14 @@ def _read_at(path: Path, offset: int, length: int) -> bytes:
 
 class Videos(VideosResource):
     """Videos of the instance, with :meth:`upload`, :meth:`resume_upload` and
-    :meth:`download` on top of every generated operation."""
+    :meth:`download` on top of every generated operation, and live events
+    (``live.events(video)``)."""
+
+    live: VideosLive
+
+    def __init__(self, caller: Caller) -> None:
+        super().__init__(caller)
+        self.live = VideosLive(caller)
 
     # -- uploads --------------------------------------------------------------------
 

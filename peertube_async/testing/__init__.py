@@ -12,6 +12,8 @@ file the fake keeps on disk.
 :class:`HostileServer` is the opposite of a fake PeerTube: a loopback server whose every
 :class:`Answer` is scripted (statuses, headers, bodies, delays, dropped connections,
 redirects, no answer at all), to test what a client does when an instance misbehaves.
+:class:`SocketHub` is the fake's Socket.IO endpoint (``fake.sockets``): notifications and
+live-video events pushed as PeerTube pushes them, connections dropped or refused on demand.
 
 Example::
 
@@ -33,6 +35,8 @@ from ._http import FakeStats
 from ._limiter import DEFAULT_LIMITS, Decision, ServerLimiter
 from ._oauth import TokenPair
 from ._otp import totp_code
+from ._social import Notification
+from ._sockets import SocketHub
 from ._uploads import Faults
 
 __all__ = [
@@ -46,10 +50,12 @@ __all__ = [
     "FakeStats",
     "Faults",
     "HostileServer",
+    "Notification",
     "ReceivedRequest",
     "Script",
     "SeededVideo",
     "ServerLimiter",
+    "SocketHub",
     "StoredFile",
     "TokenPair",
     "client_key",

@@ -314,6 +314,10 @@ class Video:
     #: Seeded videos carry a (virtual) HLS playlist; uploads only have web-video files.
     hls: bool = False
     files: list[StoredFile] = field(default_factory=list)
+    #: A live video (see ``FakeInstance.set_live``): its state and current viewers.
+    is_live: bool = False
+    state: int = 1
+    viewers: int = 0
 
     @property
     def private_files(self) -> bool:
@@ -595,6 +599,14 @@ VIDEO_PRIVACY_LABELS: Mapping[int, str] = {
     3: "Private",
     4: "Internal",
     5: "Password protected",
+}
+#: VIDEO_STATES in server/core/initializers/constants.ts (the states a fake video takes).
+VIDEO_STATE_LABELS: Mapping[int, str] = {
+    1: "Published",
+    2: "To transcode",
+    3: "To import",
+    4: "Waiting for livestream",
+    5: "Livestream ended",
 }
 COMMENTS_POLICY_LABELS: Mapping[int, str] = {1: "Enabled", 2: "Disabled", 3: "Requires approval"}
 # Width of the usual 16:9 resolutions, as PeerTube's transcoding profiles produce them.
@@ -1052,7 +1064,7 @@ class Catalog:
             "duration": video.duration,
             "aspectRatio": 1.775,
             "views": video.views,
-            "viewers": 0,
+            "viewers": video.viewers,
             "likes": video.likes,
             "dislikes": video.dislikes,
             "thumbnailPath": f"/lazy-static/thumbnails/{thumbnail}.jpg",
@@ -1062,7 +1074,7 @@ class Catalog:
             "updatedAt": iso(video.published_at),
             "publishedAt": iso(video.published_at),
             "originallyPublishedAt": None,
-            "isLive": False,
+            "isLive": video.is_live,
         }
 
     def video_list_item(self, video: Video) -> dict[str, Any]:
@@ -1102,7 +1114,7 @@ class Catalog:
                 "downloadEnabled": video.download_enabled,
                 "waitTranscoding": video.wait_transcoding,
                 "inputFileUpdatedAt": None,
-                "state": {"id": 1, "label": "Published"},
+                "state": {"id": video.state, "label": VIDEO_STATE_LABELS.get(video.state, "")},
                 "trackerUrls": [announce, socket],
             }
         )

@@ -55,6 +55,8 @@ from ._limiter import DEFAULT_LIMITS, ServerLimiter
 from ._manage import ManageService, PluginRecord, RemoteVideo
 from ._oauth import OAuthServer, TokenPair
 from ._otp import decode_secret, new_secret, totp_code, totp_valid
+from ._social import Notification, SocialService
+from ._sockets import SocketHub
 from ._uploads import Faults, UploadService, may_see
 
 __all__ = ["FakeInstance", "FakeStats", "SeededVideo", "TokenPair", "client_key"]
@@ -312,6 +314,9 @@ class FakeInstance:
         )
 
         self._manage = ManageService(self)
+        #: PeerTube's Socket.IO endpoint (``/socket.io/``); see :meth:`drop_sockets`.
+        self.sockets = SocketHub(self._socket_user)
+        self._social = SocialService(self)
 
         self._bind_host = host
         self._bind_port = port
@@ -327,6 +332,7 @@ class FakeInstance:
         self._closed = False
 
         self.app = web.Application()
+        self.sockets.attach(self.app)
         self._add_routes()
 
     def __repr__(self) -> str:
@@ -455,6 +461,7 @@ class FakeInstance:
         self._closed = True
         runner, self._runner = self._runner, None
         if runner is not None:
+            await self.sockets.close()
             await runner.cleanup()
         await self._uploads.close()
 
@@ -506,6 +513,12 @@ class FakeInstance:
         elsewhere. Returns whether such a session existed."""
         return self._oauth.revoke(token)
 
+    def expire_access_token(self, token: str) -> bool:
+        """End an access token's lifetime now, as if it had lived its
+        ``access_token_lifetime`` (the API and the socket refuse it; its refresh token
+        still works). Returns whether such a token existed."""
+        return self._oauth.expire_access(token)
+
     def enable_two_factor(self, username: str, secret: str | None = None) -> str:
         """Require a one-time password from ``username`` at login; returns the secret.
 
@@ -544,6 +557,72 @@ class FakeInstance:
         if secret is None:
             raise KeyError(f"{name!r} has no two-factor authentication")
         return totp_code(secret, self._clock() if at is None else at)
+
+    # Live events ------------------------------------------------------------------------
+
+    def _socket_user(self, token: str) -> int | None:
+        user = self._oauth.user_of_token(token)
+        return None if user is None else user.id
+
+    async def drop_sockets(self) -> None:
+        """Close every Socket.IO connection at the transport level, as a restart or a
+        network failure would; clients reconnect on their own."""
+        await self.sockets.drop()
+
+    def notifications_of(self, username: str) -> tuple[Notification, ...]:
+        """Every notification ``username`` was given, oldest first (``.id``, ``.type``,
+        ``.read``, ``.to_json()``).
+
+        Raises:
+            KeyError: no such user.
+        """
+        user = self._require_catalog().user_by_login(username)
+        if user is None:
+            raise KeyError(username)
+        return tuple(n for n in self._social.notifications if n.user_id == user.id)
+
+    async def notify(self, username: str, kind: int, payload: Mapping[str, Any]) -> Notification:
+        """Give ``username`` a notification of type ``kind`` with ``payload`` (its fields
+        besides ``id``, ``type``, ``read`` and the dates), listed by the API and pushed to
+        their sockets, as a server event would.
+
+        Raises:
+            KeyError: no such user.
+        """
+        user = self._require_catalog().user_by_login(username)
+        if user is None:
+            raise KeyError(username)
+        return await self._social.notify(user, kind, dict(payload))
+
+    async def set_live(
+        self,
+        video: int | str,
+        *,
+        state: int | None = None,
+        viewers: int | None = None,
+        force_end: bool = False,
+    ) -> None:
+        """Make a video a live one and change what its watchers see: a new ``state``
+        (4 waiting, 1 published, 5 ended) emits ``state-change``, a new ``viewers`` count
+        ``views-change``, ``force_end`` ``force-end``, to the sockets subscribed to it;
+        ``GET /api/v1/videos/{id}`` shows the same state and viewers.
+
+        Raises:
+            KeyError: no such video.
+        """
+        found = self._video(video)
+        found.is_live = True
+        if state is not None:
+            found.state = int(state)
+        if viewers is not None:
+            found.viewers = int(viewers)
+        self._require_catalog().refresh_video(found)
+        if state is not None:
+            await self.sockets.live_event(found.id, "state-change", {"state": found.state})
+        if viewers is not None:
+            await self.sockets.live_event(found.id, "views-change", {"viewers": found.viewers})
+        if force_end:
+            await self.sockets.live_event(found.id, "force-end", None)
 
     # Uploads and files ------------------------------------------------------------------
 
@@ -702,7 +781,9 @@ class FakeInstance:
         get(f"{api}/plugins/{{npmName}}/registered-settings", manage.registered_settings)
         get(f"{api}/plugins/{{npmName}}/public-settings", manage.public_settings)
         get(f"{api}/server/redundancy/videos", manage.list_redundancies)
-        get(f"{api}/users/me/notifications", self._list_notifications)
+        social = self._social
+        get(f"{api}/users/me/notifications", social.list_notifications)
+        get(f"{api}/videos/{{id}}/comment-threads/{{threadId}}", social.get_thread)
         get(f"{api}/jobs/{{state}}", self._list_jobs)
         post = self._route_post
         post(f"{api}/users/token", self._oauth.token, "login")
@@ -724,6 +805,11 @@ class FakeInstance:
         self._add(web.put(resumable, self._endpoint(resumable, uploads.put, ())))
         self._add(web.delete(resumable, self._endpoint(resumable, uploads.cancel, ())))
         post(f"{api}/videos/upload", uploads.legacy)
+        post(f"{api}/videos/{{id}}/comment-threads", social.create_thread)
+        post(f"{api}/videos/{{id}}/comments/{{commentId}}", social.reply)
+        post(f"{api}/users/me/notifications/read", social.mark_read)
+        post(f"{api}/users/me/notifications/read-all", social.mark_all_read)
+        post(f"{api}/users/me/subscriptions", social.subscribe)
         put = self._route_method
         put("PUT", f"{api}/videos/{{id}}", manage.update_video)
         post(f"{api}/plugins/install", manage.install)
@@ -1064,19 +1150,6 @@ class FakeInstance:
         videos = [v for v in catalog.sorted_videos(sort) if v.channel.id == channel.id]
         items = [video.list_json for video in videos[start : start + count]]
         return self._http.json(request, exchange, self._page_body(len(videos), items))
-
-    async def _list_notifications(self, request: web.Request, exchange: Exchange) -> web.Response:
-        exchange.docs = "getUserNotifications"
-        user = self._oauth.authenticate(request, exchange)
-        if isinstance(user, web.Response):
-            return user
-        page = self._page_query(
-            request, exchange, frozenset({"createdAt", "-createdAt"}), "-createdAt"
-        )
-        if isinstance(page, web.Response):
-            return page
-        # Nothing on the fake notifies anyone yet: every user's list is empty.
-        return self._http.json(request, exchange, self._page_body(0, []))
 
     async def _list_jobs(self, request: web.Request, exchange: Exchange) -> web.Response:
         """``GET /api/v1/jobs/{state}``: administrators only (right 7, MANAGE_JOBS)."""

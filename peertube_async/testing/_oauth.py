@@ -100,6 +100,24 @@ class OAuthServer:
         self.close_session(session)
         return True
 
+    def expire_access(self, token: str) -> bool:
+        """Let an access token's lifetime end now (its refresh token stays good); whether
+        there was such a token."""
+        session = self._sessions_by_access.get(token)
+        if session is None:
+            return False
+        session.access_expires_ms = self.now_ms() - 1
+        return True
+
+    def user_of_token(self, token: str) -> User | None:
+        """The user of a valid access token, as ``authenticateSocket`` checks it: known,
+        and neither it nor its refresh token expired."""
+        session = self._sessions_by_access.get(token)
+        now = self.now_ms()
+        if session is None or session.access_expires_ms < now or session.refresh_expires_ms < now:
+            return None
+        return session.user
+
     def user_of(self, exchange: Exchange) -> User | None:
         """The user the request authenticated as, if it did."""
         session = exchange.session
